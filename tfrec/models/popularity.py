@@ -1,0 +1,35 @@
+"""Popularity baseline: everyone gets the most interacted-with items they have not seen."""
+from __future__ import annotations
+
+from tfrec._keras import tf
+from tfrec.layers.popularity import PopularityCounts
+from tfrec.models.base import Recommender
+
+
+class Popularity(Recommender):
+    """score(u, i) = count[i], the (optionally rating-weighted, time-decayed) number of
+    training interactions with item i; see ``PopularityCounts`` for the formula.
+
+    The counts are the base class's fallback popularity, configured by this model's
+    parameters, so unknown users get exactly what known users get (minus seen items).
+
+    Parameters:
+        rating_weighted: weight each interaction by its rating instead of 1.
+        half_life: if set, weight each interaction by 0.5 ** (age / half_life), age being
+            the time from the interaction to the latest training timestamp (timestamp
+            units: seconds for MovieLens, rows for data without time).
+    """
+
+    registry_name = "popularity"
+
+    def __init__(self, rating_weighted: bool = False, half_life: float | None = None, name: str | None = None):
+        super().__init__(name=name)
+        self.rating_weighted = rating_weighted
+        self.half_life = half_life
+        self.fallback = PopularityCounts(rating_weighted=rating_weighted, half_life=half_life, name="popularity")
+
+    def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
+        return self.fallback_scores(tf.shape(user_idx)[0])
+
+    def score_pairs(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
+        return tf.cast(self.fallback(item_idx), tf.float32)
