@@ -1,0 +1,155 @@
+"""The ``tfrec`` command line: train, evaluate, recommend, models.
+
+Every command walks the one path: load data -> split -> fit -> export -> load the
+SavedModel -> evaluate through its signatures. User mistakes (unknown model, bad
+parameter, bad path, bad file) print one line and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SPLIT = "temporal"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from tfrec.data.splits import SPLIT_NAMES
+
+    parser = argparse.ArgumentParser(prog="tfrec", description="Classic recommenders as Keras models, served as SavedModels.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data_help = "demo (default), a MovieLens folder, a ratings CSV, or synthetic:N"
+    split_help = f"one of {', '.join(SPLIT_NAMES)} (default {DEFAULT_SPLIT})"
+
+    train = commands.add_parser("train", help="fit, export, evaluate one model (or 'all')")
+    train.add_argument("model", help="a model name (see 'tfrec models') or 'all'")
+    train.add_argument("--data", default="demo", help=data_help)
+    train.add_argument("--split", default=DEFAULT_SPLIT, help=split_help)
+    train.add_argument("--export-dir", default="savedmodels", help="where SavedModels go (default savedmodels)")
+    train.add_argument("--logdir", default="runs", help="TensorBoard log folder (default runs)")
+    train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="model parameter, repeatable")
+    train.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate an exported SavedModel on a split")
+    evaluate.add_argument("savedmodel", help="a SavedModel folder, or a model folder holding versions")
+    evaluate.add_argument("--data", default="demo", help=data_help)
+    evaluate.add_argument("--split", default=DEFAULT_SPLIT, help=split_help)
+    evaluate.add_argument("--json", type=Path, help="write the metrics to this JSON file")
+
+    recommend = commands.add_parser("recommend", help="top-k items for a user from a SavedModel")
+    recommend.add_argument("savedmodel", help="a SavedModel folder, or a model folder holding versions")
+    recommend.add_argument("--user", required=True, help="user id (unknown users get the model's fallback)")
+    recommend.add_argument("--history", default="", help="comma-separated item ids the user interacted with")
+    recommend.add_argument("-k", type=int, default=10, help="number of items (default 10)")
+
+    commands.add_parser("models", help="list the models and their parameters")
+    return parser
+
+
+def _format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _train_one(name: str, params: dict[str, Any], split, args) -> dict[str, Any]:
+    from tfrec.evaluation.evaluate import evaluate
+    from tfrec.export import export_model
+    from tfrec.models import make_model
+    from tfrec.serving import ServedModel
+    from tfrec.training import fit
+    from tfrec.training.tensorboard import write_scalars
+
+    verbose = 0 if args.quiet else 1
+    model = make_model(name, **params)
+    result = fit(model, split.train, logdir=args.logdir, verbose=verbose)
+    path = export_model(model, args.export_dir)
+    metrics = evaluate(ServedModel.load(path), split, verbose=verbose)
+    write_scalars(result.run_dir, metrics, prefix=f"eval_{split.name}/")
+    print(f"{name}: fitted in {result.fit_seconds:.2f}s | SavedModel {path} | TensorBoard run {result.run_dir}")
+    return {"model": name, **metrics, "fit_s": result.fit_seconds}
+
+
+def _cmd_train(args) -> int:
+    from tfrec.data import load_data, make_split
+    from tfrec.models import MODELS, model_class, parse_param
+
+    names = list(MODELS) if args.model == "all" else [args.model]
+    if args.model != "all":
+        model_class(args.model)  # unknown names fail before any data is read
+    if args.param and len(names) > 1:
+        raise ValueError("--param applies to one model; name the model instead of 'all'")
+    params = dict(parse_param(names[0], text) for text in args.param)
+    split = make_split(load_data(args.data), args.split)
+    print(f"data {split.train.name}, split {split.name} (protocol {split.protocol}): "
+          f"{len(split.train.interactions):,} train / {len(split.test):,} test interactions")
+    rows = [_train_one(name, params, split, args) for name in names]
+    columns = ["model"] + [c for c in rows[0] if c != "model"]
+    print()
+    print(_format_table(rows, columns))
+    if args.json:
+        args.json.write_text(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from tfrec.data import load_data, make_split
+    from tfrec.evaluation.evaluate import evaluate
+    from tfrec.serving import ServedModel
+
+    served = ServedModel.load(args.savedmodel)
+    split = make_split(load_data(args.data), args.split)
+    metrics = evaluate(served, split, verbose=1)
+    print(_format_table([{"model": served.name, **metrics}], ["model", *metrics]))
+    if args.json:
+        args.json.write_text(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _cmd_recommend(args) -> int:
+    from tfrec.serving import ServedModel
+
+    served = ServedModel.load(args.savedmodel)
+    history = [[h.strip() for h in args.history.split(",") if h.strip()]]
+    item_ids, scores = served.recommend([args.user], history=history, k=args.k)
+    rows = [
+        {"rank": rank, "item_id": item, "title": served.title(item), "score": float(score)}
+        for rank, (item, score) in enumerate(zip(item_ids[0], scores[0]), start=1)
+        if item
+    ]
+    print(f"{served.name} ({served.path}) for user {args.user}:")
+    print(_format_table(rows, ["rank", "item_id", "title", "score"]))
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from tfrec.models import describe_models
+
+    for name, description, params in describe_models():
+        settings = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no parameters"
+        print(f"{name:12s} {description}\n{'':12s} {settings}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from tfrec.data.dataset import DataError
+    from tfrec.models import UnknownModelError
+
+    handlers = {"train": _cmd_train, "evaluate": _cmd_evaluate, "recommend": _cmd_recommend, "models": _cmd_models}
+    try:
+        return handlers[args.command](args)
+    except (DataError, UnknownModelError, ValueError, FileNotFoundError) as error:
+        print(f"tfrec: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Evaluate a model through its serving functions: what is measured is what is served."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfrec._keras import keras
+from tfrec.data.dataset import sorted_ids
+from tfrec.data.splits import Split
+from tfrec.evaluation.metrics import ranking_metrics, rating_metrics
+from tfrec.serving.served_model import ServedModel
+
+#: The metrics tfrec reports (flat, lower-case keys), in table order.
+REPORTED_METRICS = ("recall@10", "recall@20", "ndcg@10", "hr@10", "map@10", "mrr@10", "coverage@10", "rmse", "mae")
+
+
+def evaluate(served: ServedModel, split: Split, *, batch_size: int = 1024, verbose: int = 0) -> dict[str, float]:
+    """Metrics of ``served`` on ``split.test`` (formulas: ``tfrec.evaluation.metrics``).
+
+    Top-N: every test user gets ``recommend(user, k=20)`` (no history: known users'
+    training items are excluded by the model, as served), ranked against that user's
+    test items. Ratings (models that predict ratings): ``score(user, item)`` for every
+    test pair, RMSE and MAE. Returns the keys of ``REPORTED_METRICS`` that apply.
+    """
+    test = split.test
+    ks: Sequence[int] = (10, 20)
+    users = sorted_ids(test["user_id"])
+    k = min(max(ks), served.n_items)
+    progress = keras.utils.Progbar(len(users), verbose=verbose, unit_name="user")
+    pages = []
+    for start in range(0, len(users), batch_size):
+        item_ids, _ = served.recommend(users[start : start + batch_size], k=k)
+        pages.append(item_ids.astype(object))
+        progress.add(len(pages[-1]))
+    recommended = np.concatenate(pages)
+    if recommended.shape[1] < max(ks):
+        recommended = np.pad(recommended, ((0, 0), (0, max(ks) - recommended.shape[1])), constant_values="")
+    all_metrics = ranking_metrics(users, recommended, test[["user_id", "item_id"]], n_catalog=served.n_items, ks=ks)
+    if served.metadata.get("predicts_ratings"):
+        predictions = np.concatenate(
+            [
+                served.score(test["user_id"].iloc[i : i + 8192], test["item_id"].iloc[i : i + 8192])
+                for i in range(0, len(test), 8192)
+            ]
+        )
+        all_metrics.update(rating_metrics(predictions, test["rating"].to_numpy()))
+    return {key: float(all_metrics[key]) for key in REPORTED_METRICS if key in all_metrics}
