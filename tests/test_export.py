@@ -50,7 +50,7 @@ def test_saved_model_cli_lists_and_runs_recommend(fitted):
     assert "signature_def['recommend']" in shown and "signature_def['score']" in shown
     ran = subprocess.run(
         [str(cli), "run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "recommend",
-         "--input_exprs", "user_id=np.array([b'0']);history=np.zeros((1,0),dtype=object);k=np.int32(3)"],
+         "--input_exprs", "user_id=['0'];history=[['']];k=3"],
         capture_output=True, text=True,
     )
     assert ran.returncode == 0, ran.stderr[-2000:]
