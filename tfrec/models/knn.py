@@ -1,0 +1,469 @@
+"""k-nearest-neighbour collaborative filtering: ``user_knn`` and ``item_knn``.
+
+Both models fit one neighbour table (top-``k`` most similar users, or items, per row;
+``tfrec.layers.neighbours``) and use it for everything they serve:
+
+``recommend`` (top-N, sums of similarities, seen items excluded by the base class)
+    item_knn: ``score(u, c) = sum_{j in Q(u)} sim(c, j) [j in N_k(c)]`` — the sum of
+    c's similarities to the user's items ``Q(u)`` (training items plus any ``history``
+    items, each once) that are among c's top-k neighbours.
+    user_knn: ``score(u, c) = sum_{v in N_k(u), v interacted with c} sim(u, v)``.
+    An unknown user with a ``history`` is folded in: ``sim(h, v) = |h & I_v| /
+    sqrt(|h| |I_v|) * shrink`` (binary cosine against every known user, with the
+    model's shrinkage and minimum support), then the same sum over its top-k users.
+
+``score`` (a predicted rating; scikit-surprise's ``KNNBasic`` / ``KNNWithMeans`` /
+``KNNBaseline`` to the formula). With x the row entity (item_knn: the item i; user_knn:
+the user u) and ``N`` the (at most ``k_rating``) most similar neighbours of x, taken
+from x's table row, that have a rating on the other side (item_knn: items j that u
+rated, ``r_j = r_uj``; user_knn: users v that rated i, ``r_v = r_vi``), similarity > 0:
+
+- ``mode="basic"``: ``sum_N sim * r / sum_N sim``
+- ``mode="means"``: ``mu_x + sum_N sim * (r - mu_n) / sum_N sim`` (``mu``: the entity's
+  mean rating)
+- ``mode="baseline"``: ``b_ui + sum_N sim * (r - b_n) / sum_N sim`` with
+  ``b_ui = mu + b_u + b_i`` from `baseline_als` (Surprise's ALS: ``baseline_reg_i``,
+  ``baseline_reg_u``, ``baseline_epochs``) and ``b_n`` the neighbour's baseline for the
+  same pair side (item_knn: ``mu + b_u + b_j``; user_knn: ``mu + b_v + b_i``).
+
+With fewer than ``min_k`` such neighbours the neighbourhood term is dropped: "basic"
+falls back to the global mean (Surprise's "impossible" prediction), "means" to
+``mu_x``, "baseline" to ``b_ui``. Predictions are then clipped to the training rating
+range; unknown users or items get the global mean (base class). Surprise picks the
+neighbours from the full similarity row; here they come from the stored top-``k`` row,
+which is the same when ``k`` is at least the number of entities (``k`` is capped there).
+
+Similarities (``similarity``, ``implicit``, ``shrinkage``, ``min_support``; formulas in
+``tfrec.layers.neighbours``): ``implicit=True`` binarises the interactions and uses
+cosine with norms over all interactions (implicit's ``CosineRecommender``; only
+"cosine"); ``implicit=False`` uses the ratings with Surprise's co-rated forms "cosine",
+"pearson", "msd", "pearson_baseline" or "adjusted_cosine". ``shrinkage=None`` means 100
+for "pearson_baseline" (Surprise's default, ``(n-1)/(n-1+100)``) and 10 otherwise
+(``n/(n+10)``).
+
+Settings for the ML-100K protocols of PROTOCOLS.md (``--param`` values for ``tfrec
+train``; figures measured through ``tfrec.evaluation.evaluate``):
+
+- protocol T (split ``temporal``): the defaults. item_knn NDCG@10 0.1915, R@10 0.1147
+  (implicit CosineRecommender K=100: 0.1853 / 0.1087); user_knn NDCG@10 0.1894, R@10
+  0.1091 (cosine k=50 reference: 0.1867 / 0.1053).
+- protocol R (folds u1..u5): ``implicit=false similarity=pearson_baseline
+  mode=baseline k=2000 shrinkage=200 baseline_reg_u=5 baseline_reg_i=5`` gives
+  item_knn RMSE 0.9195, MAE 0.7199 (Surprise KNNBaseline, item, pearson_baseline:
+  0.9204 / 0.7214). ``implicit=false similarity=pearson_baseline mode=baseline k=2000``
+  is Surprise's KNNBaseline itself (its defaults: k_rating=40, shrinkage 100, ALS
+  reg_u 15, reg_i 10, 10 epochs; equal to Surprise within 1e-6 on every u1 pair with a
+  known user and item): 0.9220 / 0.7224, the difference to 0.9204 being the test pairs
+  with an item absent from training, which tfrec answers with the global mean
+  (``Recommender.serve_score``) and Surprise with ``mu + b_u``.
+
+Repeated (user, item) pairs count once, with their latest rating.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tfrec._keras import tf
+from tfrec.data.dataset import Dataset
+from tfrec.layers.neighbours import (
+    RATING_SIMILARITIES,
+    NeighbourTable,
+    SparseRatings,
+    baseline_als,
+    deduplicate,
+    neighbour_table,
+)
+from tfrec.models.base import Recommender, SimilarItems
+
+MODES = ("basic", "means", "baseline")
+# The scoring code has no tensor-dependent Python control flow: skip AutoGraph's
+# conversion, which otherwise dominates the time to trace the serving functions.
+_no_autograph = tf.autograph.experimental.do_not_convert
+
+
+class _Accumulator:
+    """Plain holder of the adapt pass's batches (kept out of Keras attribute tracking)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+
+class _NeighbourModel(Recommender):
+    """Shared fitting and scoring of ``UserKNN`` and ``ItemKNN`` (see the module docstring)."""
+
+    uses_history: ClassVar[bool] = True
+    predicts_ratings: ClassVar[bool] = True
+    user_based: ClassVar[bool] = False
+
+    def _store(self, **params) -> None:
+        for key, value in params.items():
+            setattr(self, key, value)
+        self.neighbours = NeighbourTable(name="neighbours")
+        self.ratings = SparseRatings(name="ratings")  # users x items, deduplicated
+        self.user_bias = tf.Variable([0.0], shape=tf.TensorShape([None]), trainable=False, name="user_bias")
+        self.item_bias = tf.Variable([0.0], shape=tf.TensorShape([None]), trainable=False, name="item_bias")
+        self.row_means = tf.Variable([0.0], shape=tf.TensorShape([None]), trainable=False, name="row_means")
+        self.baseline_mean = tf.Variable(0.0, trainable=False, name="baseline_mean")
+        self._accumulator = _Accumulator()
+
+    # ---------------------------------------------------------------- params
+    @property
+    def shrinkage_value(self) -> float:
+        """The shrinkage in use: ``shrinkage``, or its default for the similarity."""
+        if self.shrinkage is not None:
+            return float(self.shrinkage)
+        return 100.0 if (self.similarity == "pearson_baseline" and not self.implicit) else 10.0
+
+    def _validate(self) -> None:
+        def positive_int(key: str, minimum: int) -> None:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise ValueError(f"{self.registry_name}: {key} must be an integer >= {minimum}; got {value!r}")
+
+        positive_int("k", 1)
+        positive_int("k_rating", 1)
+        positive_int("min_k", 0)
+        positive_int("min_support", 0)
+        positive_int("baseline_epochs", 0)
+        if self.mode not in MODES:
+            raise ValueError(f"{self.registry_name}: mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if self.similarity not in RATING_SIMILARITIES:
+            raise ValueError(f"{self.registry_name}: similarity must be one of {', '.join(RATING_SIMILARITIES)}; got {self.similarity!r}")
+        if not isinstance(self.implicit, (bool, np.bool_)):
+            raise ValueError(f"{self.registry_name}: implicit must be true or false; got {self.implicit!r}")
+        if self.implicit and self.similarity != "cosine":
+            raise ValueError(
+                f"{self.registry_name}: implicit=True computes cosine on binarised interactions, so similarity must be "
+                f"'cosine'; similarity={self.similarity!r} needs ratings: pass implicit=False"
+            )
+        for key in ("shrinkage", "baseline_reg_u", "baseline_reg_i"):
+            value = getattr(self, key)
+            if value is None and key == "shrinkage":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+                raise ValueError(f"{self.registry_name}: {key} must be a number >= 0; got {value!r}")
+
+    # --------------------------------------------------------------- fitting
+    def prepare(self, data: Dataset) -> pd.DataFrame:
+        self._validate()
+        return super().prepare(data)
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._accumulator.chunks = []
+
+    def update_state(self, batch: dict[str, tf.Tensor]) -> None:
+        super().update_state(batch)
+        self._accumulator.chunks.append((batch["user_idx"].numpy(), batch["item_idx"].numpy(), batch["rating"].numpy()))
+
+    def finalize_state(self) -> None:
+        user_idx, item_idx, rating = (np.concatenate(parts) for parts in zip(*self._accumulator.chunks))
+        self._accumulator.chunks = []
+        n_users, n_items = self.users.size, self.items.size  # slot 0 included
+        user_idx, item_idx, rating = deduplicate(user_idx, item_idx, rating)
+        self.ratings.set_matrix(user_idx, item_idx, rating, n_users, n_items)
+        mu, b_u, b_i = baseline_als(
+            user_idx, item_idx, rating, n_users, n_items, self.baseline_reg_u, self.baseline_reg_i, self.baseline_epochs
+        )
+        self.baseline_mean.assign(mu)
+        self.user_bias.assign(b_u.astype(np.float32))
+        self.item_bias.assign(b_i.astype(np.float32))
+        if self.user_based:
+            rows, cols, n_rows, n_cols, row_bias, col_bias = user_idx, item_idx, n_users, n_items, b_u, b_i
+        else:
+            rows, cols, n_rows, n_cols, row_bias, col_bias = item_idx, user_idx, n_items, n_users, b_i, b_u
+        counts = np.bincount(rows, minlength=n_rows)
+        self.row_means.assign((np.bincount(rows, rating, minlength=n_rows) / np.maximum(counts, 1)).astype(np.float32))
+        matrix = sp.csr_matrix((rating, (rows, cols)), shape=(n_rows, n_cols))
+        width = max(1, min(self.k, n_rows - 2))  # n_rows - 1 real entities, none its own neighbour
+        index, weight = neighbour_table(
+            matrix,
+            width,
+            self.similarity,
+            binary=bool(self.implicit),
+            shrinkage=self.shrinkage_value,
+            min_support=self.min_support,
+            row_bias=row_bias,
+            col_bias=col_bias,
+            mu=mu,
+        )
+        self.neighbours.set_table(index, weight)
+        self._finalize_extra(user_idx, item_idx, rating)
+        super().finalize_state()
+
+    def _finalize_extra(self, user_idx: np.ndarray, item_idx: np.ndarray, rating: np.ndarray) -> None:
+        """Subclass hook for more state from the deduplicated (user, item, rating) triples."""
+
+    # --------------------------------------------------------------- scoring
+    @_no_autograph
+    def _predict(self, x: tf.Tensor, y: tf.Tensor, neighbours: tf.Tensor, weights: tf.Tensor, ratings: tf.Tensor, found: tf.Tensor) -> tf.Tensor:
+        """Surprise's estimate for rows x [B] against y [B] from candidate neighbours [B, M]."""
+        valid = found & (weights > 0) & (neighbours > 0)
+        use = valid & (tf.cumsum(tf.cast(valid, tf.int32), axis=1) <= self.k_rating)
+        w = tf.where(use, tf.cast(weights, tf.float64), tf.zeros([], tf.float64))
+        r = tf.cast(ratings, tf.float64)
+        actual_k = tf.reduce_sum(tf.cast(use, tf.int32), axis=1)
+        sum_w = tf.reduce_sum(w, axis=1)
+        enough = (actual_k >= self.min_k) & (sum_w > 0)
+        safe_sum = tf.where(enough, sum_w, tf.ones_like(sum_w))
+        if self.mode == "basic":
+            estimate = tf.reduce_sum(w * r, axis=1) / safe_sum
+            fallback = tf.cast(self.rating_range[1], tf.float64)
+            return tf.cast(tf.where(enough, estimate, fallback), tf.float32)
+        if self.mode == "means":
+            means = tf.cast(self.row_means, tf.float64)
+            base = tf.gather(means, x)
+            residual = r - tf.gather(means, neighbours)
+        else:
+            mu = tf.cast(self.baseline_mean, tf.float64)
+            row_bias = tf.cast(self.user_bias if self.user_based else self.item_bias, tf.float64)
+            col_bias = tf.cast(self.item_bias if self.user_based else self.user_bias, tf.float64)
+            side = mu + tf.gather(col_bias, y)
+            base = side + tf.gather(row_bias, x)
+            residual = r - (side[:, tf.newaxis] + tf.gather(row_bias, neighbours))
+        correction = tf.where(enough, tf.reduce_sum(w * residual, axis=1) / safe_sum, tf.zeros_like(sum_w))
+        return tf.cast(base + correction, tf.float32)
+
+    @_no_autograph
+    def _query_sets(self, user_idx: tf.Tensor, history_idx: tf.Tensor, with_known: bool) -> tf.RaggedTensor:
+        """Each row's distinct items: known users' training items (if ``with_known``) and history."""
+        n = tf.shape(self.items.ids, out_type=tf.int64)[0]
+        parts = [tf.RaggedTensor.from_tensor(tf.cast(history_idx, tf.int64))]
+        if with_known:
+            parts.insert(0, self.ratings.rows(user_idx))
+        both = tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+        keys = both.value_rowids() * n + both.flat_values
+        keys = tf.boolean_mask(keys, both.flat_values > 0)
+        unique = tf.unique(keys).y  # first occurrences: row-major order is kept
+        return tf.RaggedTensor.from_value_rowids(unique % n, unique // n, nrows=tf.shape(user_idx, out_type=tf.int64)[0])
+
+    def write_summaries(self, top_n: int = 10) -> None:
+        super().write_summaries(top_n)
+        index, weight = self.neighbours.index.numpy(), self.neighbours.weight.numpy()
+        tf.summary.histogram("knn/neighbour_similarity", weight[index > 0], step=0)
+        tf.summary.histogram("knn/neighbours_per_row", (index[1:] > 0).sum(axis=1), step=0)
+        tf.summary.scalar("knn/table_width", index.shape[1], step=0)
+        tf.summary.histogram("knn/user_bias", self.user_bias[1:], step=0)
+        tf.summary.histogram("knn/item_bias", self.item_bias[1:], step=0)
+        row = self._example_row()
+        vocabulary, titles = (self.users, None) if self.user_based else (self.items, self.item_titles.numpy())
+        lines = [f"neighbours of {vocabulary.ids.numpy()[row].decode()}" + (f" ({titles[row].decode()})" if titles is not None else ""), ""]
+        lines += ["| rank | id | title | similarity |", "|---|---|---|---|"]
+        for rank, (j, w) in enumerate(zip(index[row][:top_n], weight[row][:top_n]), start=1):
+            if j > 0:
+                title = titles[j].decode() if titles is not None else ""
+                lines.append(f"| {rank} | {vocabulary.ids.numpy()[j].decode()} | {title} | {w:.4f} |")
+        tf.summary.text("knn/example_neighbours", "\n".join(lines), step=0)
+
+    def _example_row(self) -> int:
+        counts = np.diff(self.ratings.row_splits.numpy())
+        if self.user_based:
+            return int(np.argmax(counts)) if len(counts) else 0
+        return int(np.argmax(self.fallback.counts.numpy()))
+
+
+class ItemKNN(SimilarItems, _NeighbourModel):
+    """Item-based k-nearest neighbours: ranks by summed item similarities, predicts ratings.
+
+    score_candidates: ``score(u, c) = sum_{j in Q(u)} sim(c, j) [j in N_k(c)]`` over the
+    user's training items and history items ``Q(u)``; ``similar_items``: the item's
+    neighbour table row; ``score``: Surprise's item-based KNNBasic / KNNWithMeans /
+    KNNBaseline (``mode``). Formulas and parameter meaning: ``tfrec.models.knn``.
+
+    Parameters:
+        k: neighbours kept per item (the table width; capped at n_items - 1).
+        k_rating: the most similar neighbours (among the items u rated) per rating.
+        min_k: fewer usable neighbours than this drops the neighbourhood term.
+        mode: rating form, "basic", "means" or "baseline".
+        similarity: "cosine", "pearson", "adjusted_cosine", "msd", "pearson_baseline".
+        implicit: binarise interactions (implicit's cosine); needs similarity="cosine".
+        shrinkage: support shrinkage (None: 100 for pearson_baseline, else 10).
+        min_support: pairs with fewer co-ratings have similarity 0.
+        baseline_reg_u, baseline_reg_i, baseline_epochs: Surprise's baseline ALS.
+    """
+
+    registry_name = "item_knn"
+    user_based = False
+
+    def __init__(
+        self,
+        k: int = 300,
+        k_rating: int = 40,
+        min_k: int = 1,
+        mode: str = "baseline",
+        similarity: str = "cosine",
+        implicit: bool = True,
+        shrinkage: float | None = None,
+        min_support: int = 1,
+        baseline_reg_u: float = 15.0,
+        baseline_reg_i: float = 10.0,
+        baseline_epochs: int = 10,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self._store(
+            k=k,
+            k_rating=k_rating,
+            min_k=min_k,
+            mode=mode,
+            similarity=similarity,
+            implicit=implicit,
+            shrinkage=shrinkage,
+            min_support=min_support,
+            baseline_reg_u=baseline_reg_u,
+            baseline_reg_i=baseline_reg_i,
+            baseline_epochs=baseline_epochs,
+        )
+
+    @_no_autograph
+    def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
+        return self.neighbours.sum_over_owners(self._query_sets(user_idx, history_idx, with_known=True))
+
+    @_no_autograph
+    def score_pairs(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
+        neighbours, weights = self.neighbours.rows(item_idx)
+        users = tf.broadcast_to(user_idx[:, tf.newaxis], tf.shape(neighbours, out_type=tf.int64))
+        ratings, found = self.ratings.lookup(users, neighbours)
+        return self._predict(item_idx, user_idx, neighbours, weights, ratings, found)
+
+    @_no_autograph
+    def similar_item_scores(self, item_idx: tf.Tensor) -> tf.Tensor:
+        """sim(i, j) for j among i's top-k neighbours, -inf elsewhere: float32[B, n_items + 1]."""
+        return self.neighbours.dense_rows(item_idx)
+
+
+class UserKNN(_NeighbourModel):
+    """User-based k-nearest neighbours: ranks by neighbours' interactions, predicts ratings.
+
+    score_candidates: ``score(u, c) = sum_{v in N_k(u), v interacted with c} sim(u, v)``;
+    unknown users with a history are folded in by binary cosine against every known user;
+    ``score``: Surprise's user-based KNNBasic / KNNWithMeans / KNNBaseline (``mode``).
+    Formulas and parameter meaning: ``tfrec.models.knn``.
+
+    Parameters:
+        k: nearest users kept per user (the table width; capped at n_users - 1).
+        k_rating: the most similar neighbours (among the users who rated i) per rating.
+        min_k: fewer usable neighbours than this drops the neighbourhood term.
+        mode: rating form, "basic", "means" or "baseline".
+        similarity: "cosine", "pearson", "adjusted_cosine", "msd", "pearson_baseline".
+        implicit: binarise interactions (cosine over all interactions); needs "cosine".
+        shrinkage: support shrinkage (None: 100 for pearson_baseline, else 10).
+        min_support: pairs with fewer co-ratings have similarity 0.
+        baseline_reg_u, baseline_reg_i, baseline_epochs: Surprise's baseline ALS.
+    """
+
+    registry_name = "user_knn"
+    user_based = True
+
+    def __init__(
+        self,
+        k: int = 50,
+        k_rating: int = 40,
+        min_k: int = 1,
+        mode: str = "baseline",
+        similarity: str = "cosine",
+        implicit: bool = True,
+        shrinkage: float | None = None,
+        min_support: int = 1,
+        baseline_reg_u: float = 15.0,
+        baseline_reg_i: float = 10.0,
+        baseline_epochs: int = 10,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self._store(
+            k=k,
+            k_rating=k_rating,
+            min_k=min_k,
+            mode=mode,
+            similarity=similarity,
+            implicit=implicit,
+            shrinkage=shrinkage,
+            min_support=min_support,
+            baseline_reg_u=baseline_reg_u,
+            baseline_reg_i=baseline_reg_i,
+            baseline_epochs=baseline_epochs,
+        )
+        self.item_users = SparseRatings(name="item_users")  # items x users, for fold-in
+
+    def _finalize_extra(self, user_idx: np.ndarray, item_idx: np.ndarray, rating: np.ndarray) -> None:
+        order = np.lexsort((user_idx, item_idx))
+        self.item_users.set_matrix(item_idx[order], user_idx[order], rating[order], self.items.size, self.users.size)
+
+    @_no_autograph
+    def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
+        neighbours, weights = self.neighbours.rows(user_idx)
+        scores = self._sum_neighbour_items(neighbours, weights)
+        fold = (user_idx == 0) & tf.reduce_any(history_idx > 0, axis=1)
+        fold_rows = tf.where(fold)[:, 0]
+        fold_neighbours, fold_weights = self.fold_in(tf.gather(history_idx, fold_rows))
+        return tf.tensor_scatter_nd_update(scores, fold_rows[:, tf.newaxis], self._sum_neighbour_items(fold_neighbours, fold_weights))
+
+    @_no_autograph
+    def _sum_neighbour_items(self, neighbours: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        """out[b, c] = sum of weights[b, m] over neighbours[b, m] who interacted with c.
+
+        A sparse-sparse product (CSR): the weights as a [B, n_users + 1] matrix times the
+        binary user x item matrix; each sum runs over the neighbours in ascending index,
+        so a row's scores do not depend on the rest of the batch.
+        """
+        batch = tf.shape(neighbours, out_type=tf.int64)[0]
+        n_users = tf.shape(self.ratings.row_splits, out_type=tf.int64)[0] - 1
+        n_items = tf.shape(self.items.ids, out_type=tf.int64)[0]
+        rows = tf.repeat(tf.range(batch), tf.shape(neighbours, out_type=tf.int64)[1])
+        flat, values = tf.reshape(neighbours, [-1]), tf.reshape(weights, [-1])
+        keep = (flat > 0) & (values > 0)
+        keys = tf.boolean_mask(rows * n_users + flat, keep)
+        order = tf.argsort(keys)  # canonical order (neighbours are unique within a row)
+        keys, values = tf.gather(keys, order), tf.gather(tf.boolean_mask(values, keep), order)
+        left = tf.raw_ops.SparseTensorToCSRSparseMatrix(
+            indices=tf.stack([keys // n_users, keys % n_users], axis=1), values=values, dense_shape=tf.stack([batch, n_users])
+        )
+        users = tf.repeat(tf.range(n_users), self.ratings.row_splits[1:] - self.ratings.row_splits[:-1])
+        right = tf.raw_ops.SparseTensorToCSRSparseMatrix(
+            indices=tf.stack([users, self.ratings.cols], axis=1),
+            values=tf.ones_like(self.ratings.values),
+            dense_shape=tf.stack([n_users, n_items]),
+        )
+        product = tf.raw_ops.SparseMatrixSparseMatMul(a=left, b=right, type=tf.float32)
+        return tf.raw_ops.CSRSparseMatrixToDense(sparse_input=product, type=tf.float32)
+
+    @_no_autograph
+    def fold_in(self, history_idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Nearest known users of each history: (users int64[B, k], similarities float32[B, k]).
+
+        ``sim(h, v) = |h & I_v| / sqrt(|h| |I_v|) * |h & I_v| / (|h & I_v| + shrinkage)``,
+        0 below ``min_support``; the top k with positive similarity (padding 0 / 0).
+        """
+        query = self._query_sets(tf.zeros(tf.shape(history_idx)[:1], tf.int64), history_idx, with_known=False)
+        batch = query.nrows(out_type=tf.int64)
+        n_users = tf.shape(self.users.ids, out_type=tf.int64)[0]
+        users = self.item_users.rows(query.flat_values)
+        rows = tf.gather(query.value_rowids(), users.value_rowids())
+        overlap = tf.math.unsorted_segment_sum(
+            tf.ones_like(users.flat_values, tf.float32), rows * n_users + users.flat_values, batch * n_users
+        )
+        overlap = tf.reshape(overlap, tf.stack([batch, n_users]))
+        sizes = tf.cast(self.ratings.row_splits[1:] - self.ratings.row_splits[:-1], tf.float32)
+        history_sizes = tf.cast(query.row_lengths(), tf.float32)[:, tf.newaxis]
+        denominator = tf.sqrt(history_sizes * sizes[tf.newaxis, :])
+        sims = tf.math.divide_no_nan(overlap, denominator)
+        shrinkage = self.shrinkage_value
+        if shrinkage:
+            sims = sims * tf.math.divide_no_nan(overlap, overlap + shrinkage)
+        sims = tf.where(overlap >= max(self.min_support, 1), sims, tf.zeros_like(sims))
+        width = tf.minimum(tf.shape(self.neighbours.index)[1], tf.cast(n_users, tf.int32))
+        top = tf.math.top_k(sims, k=width)
+        positive = top.values > 0
+        return tf.where(positive, tf.cast(top.indices, tf.int64), tf.zeros_like(top.indices, tf.int64)), tf.where(positive, top.values, 0.0)
+
+    @_no_autograph
+    def score_pairs(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
+        neighbours, weights = self.neighbours.rows(user_idx)
+        items = tf.broadcast_to(item_idx[:, tf.newaxis], tf.shape(neighbours, out_type=tf.int64))
+        ratings, found = self.ratings.lookup(neighbours, items)
+        return self._predict(user_idx, item_idx, neighbours, weights, ratings, found)
