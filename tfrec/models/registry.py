@@ -5,9 +5,14 @@ import inspect
 from typing import Any
 
 from tfrec.models.base import Recommender
+from tfrec.models.covisit import CoVisitation
+from tfrec.models.knn import ItemKNN, UserKNN
+from tfrec.models.mf import MatrixFactorization
 from tfrec.models.popularity import Popularity
+from tfrec.models.tfidf import TfidfRecommender
+from tfrec.models.two_tower import TwoTower
 
-MODELS: dict[str, type[Recommender]] = {cls.registry_name: cls for cls in (Popularity,)}
+MODELS: dict[str, type[Recommender]] = {cls.registry_name: cls for cls in (Popularity, TfidfRecommender, CoVisitation, UserKNN, ItemKNN, MatrixFactorization, TwoTower)}
 
 
 class UnknownModelError(ValueError):
