@@ -1,4 +1,4 @@
-"""The ``tfrec`` command line: train, evaluate, recommend, models.
+"""The ``tfrec`` command line: train, evaluate, recommend, models, bench.
 
 Every command walks the one path: load data -> split -> fit -> export -> load the
 SavedModel -> evaluate through its signatures. User mistakes (unknown model, bad
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,23 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("-k", type=int, default=10, help="number of items (default 10)")
 
     commands.add_parser("models", help="list the models and their parameters")
+
+    bench = commands.add_parser("bench", help="every model against its peers on protocols R, T, S: quality, speed, memory")
+    bench.add_argument("--data", default="demo", help=data_help)
+    bench.add_argument("--protocol", default="all", help="R, T, S, a comma list of them, or all (default)")
+    bench.add_argument("--models", default="all", help="comma-separated tfrec models, 'all' (default) or 'none'")
+    bench.add_argument("--peers", default="default", help="comma-separated peers, 'default' (all but slow ones), 'all' or 'none'")
+    bench.add_argument("--param", action="append", default=[], metavar="MODEL.KEY=VALUE",
+                       help="a parameter of one tfrec model, e.g. mf.epochs=3 (repeatable)")
+    bench.add_argument("--json", type=Path, help="also write the results JSON here")
+    bench.add_argument("--out", type=Path, default=Path("bench-results"), help="output folder (default bench-results)")
+    bench.add_argument("--max-seconds", type=float, default=1800.0, help="time limit per model and protocol (default 1800)")
+    bench.add_argument("--max-memory-gb", type=float, default=20.0, help="resident memory limit per model and protocol (default 20)")
+    bench.add_argument("--scale", nargs="?", const="data", metavar="SIZES",
+                       help="scale run instead: fit + export on synthetic data of these sizes (e.g. 1M,5M,20M; "
+                            "without a value: the size of --data synthetic:N)")
+    bench.add_argument("--in-process", action="store_true", help="run every job in this process (faster start; memory is cumulative)")
+    bench.add_argument("-q", "--quiet", action="store_true", help="only the final tables")
     return parser
 
 
@@ -138,12 +156,42 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from tfrec.bench import parse_size, run_bench, run_scale
+
+    from tfrec.models import parse_param
+
+    command = "tfrec " + shlex.join(args.argv)
+    verbose = 0 if args.quiet else 1
+    params: dict[str, dict] = {}
+    for text in args.param:
+        model, _, setting = text.partition(".")
+        if not setting:
+            raise ValueError(f"--param '{text}' is not of the form MODEL.KEY=VALUE (e.g. mf.epochs=3)")
+        key, value = parse_param(model, setting)
+        params.setdefault(model, {})[key] = value
+    if args.scale is not None:
+        if args.scale == "data":
+            if not args.data.startswith("synthetic:"):
+                raise ValueError("--scale without sizes needs --data synthetic:N (or give sizes: --scale 1M,5M,20M)")
+            sizes = [parse_size(args.data.split(":", 1)[1])]
+        else:
+            sizes = [parse_size(size) for size in args.scale.split(",") if size.strip()]
+        run_scale(sizes, args.models, "none" if args.peers == "default" else args.peers, out_dir=args.out / "scale", json_path=args.json,
+                  max_seconds=args.max_seconds, max_memory_gb=args.max_memory_gb, verbose=verbose, command=command, params=params)
+        return 0
+    run_bench(args.data, args.protocol, args.models, args.peers, out_dir=args.out, json_path=args.json, max_seconds=args.max_seconds,
+              max_memory_gb=args.max_memory_gb, isolate=not args.in_process, verbose=verbose, command=command, params=params)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from tfrec.data.dataset import DataError
     from tfrec.models import UnknownModelError
 
-    handlers = {"train": _cmd_train, "evaluate": _cmd_evaluate, "recommend": _cmd_recommend, "models": _cmd_models}
+    handlers = {"train": _cmd_train, "evaluate": _cmd_evaluate, "recommend": _cmd_recommend, "models": _cmd_models, "bench": _cmd_bench}
     try:
         return handlers[args.command](args)
     except (DataError, UnknownModelError, ValueError, FileNotFoundError) as error:

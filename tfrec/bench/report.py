@@ -1,0 +1,316 @@
+"""Benchmark output: markdown tables, JSON, a PNG chart and TensorBoard HParams runs.
+
+``write_all(document, out_dir)`` writes, for one ``run_bench`` document:
+
+- ``bench.json``: the document itself (every metric of every row, timings, memory,
+  the serving-vs-numpy comparison, machine and command);
+- ``bench.md``: one table per protocol (tfrec rows first, then peers) with ratios to
+  the protocol's reference peer (``peers.REFERENCE_PEER``), and the serving-vs-numpy
+  table;
+- ``bench.png``: bar charts (matplotlib, Agg backend) of each protocol's main metric
+  and of the protocol-T fit times;
+- ``runs/hparams/<stamp>/``: one TensorBoard run per row with its hparams (model,
+  kind, protocol, data) and metrics, so the HParams dashboard compares the rows.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+PROTOCOL_TITLES = {
+    "R": "Protocol R: rating prediction",
+    "T": "Protocol T: top-N ranking, temporal per-user 80/20",
+    "S": "Protocol S: next item, leave last out",
+}
+MAIN_METRIC = {"R": "rmse", "T": "ndcg@10", "S": "hr@10"}
+LOWER_IS_BETTER = {"rmse", "mae"}
+COLUMNS = {
+    "R": [("RMSE", "rmse", 4), ("MAE", "mae", 4), ("fit s/fold", "fit_s", 2), ("peak MiB", "peak_mb", 0)],
+    "T": [
+        ("R@10", "recall@10", 4), ("R@20", "recall@20", 4), ("NDCG@10", "ndcg@10", 4), ("HR@10", "hr@10", 4),
+        ("MAP@10", "map@10", 4), ("Cov@10", "coverage@10", 4), ("fit s", "fit_s", 2), ("fit CPU s", "fit_cpu_s", 2), ("users/s", "users_per_s", 0),
+        ("p50 ms", "latency_p50_ms", 2), ("p99 ms", "latency_p99_ms", 2), ("peak MiB", "peak_mb", 0),
+    ],
+    "S": [
+        ("HR@10", "hr@10", 4), ("MRR@10", "mrr@10", 4), ("fit s", "fit_s", 2), ("fit CPU s", "fit_cpu_s", 2), ("users/s", "users_per_s", 0),
+        ("p50 ms", "latency_p50_ms", 2), ("p99 ms", "latency_p99_ms", 2), ("peak MiB", "peak_mb", 0),
+    ],
+}
+SCALAR_KEYS = (
+    "rmse", "mae", "recall@10", "recall@20", "ndcg@10", "hr@10", "map@10", "mrr@10", "coverage@10",
+    "fit_s", "fit_cpu_s", "export_s", "users_per_s", "latency_p50_ms", "latency_p99_ms", "peak_mb", "base_mb",
+)
+
+
+def _fmt(value: Any, digits: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (int, float)):
+        if digits == 0:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _reference(rows: list[dict], protocol: str) -> dict | None:
+    from tfrec.bench.peers import REFERENCE_PEER
+
+    key = REFERENCE_PEER.get(protocol)
+    return next((r for r in rows if r["kind"] == "peer" and r["model"] == key and r["status"] == "ok"), None)
+
+
+def protocol_table(rows: list[dict], protocol: str) -> str:
+    """Markdown table of one protocol's rows (tfrec first), with ratios to the reference peer."""
+    rows = [r for r in rows if r["protocol"] == protocol]
+    rows.sort(key=lambda r: r["kind"] != "tfrec")  # stable: tfrec rows, then peers, in run order
+    ref = _reference(rows, protocol)
+    main = MAIN_METRIC[protocol]
+    columns = [c for c in COLUMNS[protocol] if any(isinstance(r.get(c[1]), (int, float)) for r in rows)]  # drop empty columns
+    header = ["model"] + [title for title, _, _ in columns]
+    if ref is not None:
+        header += [f"{_short(main)} / {ref['model']}", f"fit s / {ref['model']}"]
+    body = []
+    for row in rows:
+        if row["status"] != "ok":
+            body.append([row["label"], f"failed: {row.get('error', '')}"] + [""] * (len(header) - 2))
+            continue
+        cells = [row["label"]] + [_fmt(row.get(key), digits) for _, key, digits in columns]
+        if ref is not None:
+            quality = row.get(main, float("nan")) / ref[main] if ref.get(main) else float("nan")
+            fit = row.get("fit_s", float("nan")) / ref["fit_s"] if ref.get("fit_s") else float("nan")
+            cells += [_fmt(quality, 3), _fmt(fit, 2)]
+        body.append(cells)
+    return _table(header, body)
+
+
+def _short(metric: str) -> str:
+    return {"rmse": "RMSE", "ndcg@10": "NDCG@10", "hr@10": "HR@10"}.get(metric, metric)
+
+
+def serving_table(rows: list[dict]) -> str | None:
+    found = [r for r in rows if r.get("serving_vs_numpy")]
+    if not found:
+        return None
+    header = [
+        "model", "users x items x dim", "numpy ms", "numpy + mask ms", "numpy 1 thread ms", "numpy + mask 1 thread ms",
+        "SavedModel signature ms", "ServedModel.recommend ms", "signature / best numpy+mask", "recommend / best numpy+mask", "same top-10",
+    ]
+    body = []
+    for row in found:
+        c = row["serving_vs_numpy"]
+        body.append([
+            row["label"], f"{c['users']:,} x {c['items']:,} x {c['dim']}", _fmt(c["numpy_ms"], 2), _fmt(c["numpy_masked_ms"], 2),
+            _fmt(c.get("numpy_1thread_ms"), 2), _fmt(c.get("numpy_masked_1thread_ms"), 2),
+            _fmt(c["savedmodel_signature_ms"], 2), _fmt(c["savedmodel_recommend_ms"], 2),
+            _fmt(c["ratio_signature_vs_numpy_masked"], 2) + "x", _fmt(c["ratio_recommend_vs_numpy_masked"], 2) + "x",
+            f"{100 * c['topk_agreement']:.1f}%",
+        ])
+    return _table(header, body)
+
+
+def markdown(document: dict) -> str:
+    rows = document["rows"]
+    summary = document.get("data_summary") or {}
+    machine = document.get("machine", {})
+    lines = [f"## tfrec benchmark: {summary.get('name', document['data'])}", ""]
+    if summary:
+        lines.append(f"{summary['interactions']:,} interactions, {summary['users']:,} users, {summary['items']:,} items.")
+    if document.get("command"):
+        lines.append(f"Reproduce: `{document['command']}`")
+    lines.append(
+        f"Run {document['created']} on {machine.get('cpus', '?')} CPUs, {machine.get('memory_gib', '?')} GiB; "
+        f"TensorFlow {machine.get('tensorflow', '?')}, implicit {machine.get('implicit', '-')}, "
+        f"scikit-surprise {machine.get('scikit-surprise', '-')}; total {document['seconds'] / 60:.1f} min"
+        + (f"; load average at the start {machine['load_average_1m']:.1f}" if "load_average_1m" in machine else "")
+        + " (shared cores: compare times as ratios within one run)."
+    )
+    lines.append("")
+    lines.append(
+        "Quality: the metric code of `tfrec.evaluation` for every row (tfrec models through their reloaded SavedModel). "
+        "fit s: wall seconds of one fit (protocol R: mean per fold); fit CPU s: CPU seconds (user + system, all threads) of the row's process during that fit (protocol R: per fold, with prediction). users/s: batch top-10 over every test user in batches of 1024; "
+        "p50/p99: one-user requests (tfrec: through the reloaded SavedModel; peers: their numpy `recommend`). "
+        + ("peak MiB: `ru_maxrss` of the row's own process after fit + export (includes the Python/TensorFlow runtime and the data). "
+           if document.get("isolated", True) else "peak MiB: in-process run, cumulative. ")
+        + "Ratios: this row / the reference peer (for RMSE lower is better; for the others higher)."
+    )
+    for protocol in document["protocols"]:
+        if not any(r["protocol"] == protocol for r in rows):
+            continue
+        lines += ["", f"### {PROTOCOL_TITLES[protocol]}", "", protocol_table(rows, protocol)]
+    serving = serving_table(rows)
+    if serving:
+        lines += [
+            "", "### Serving path vs numpy brute force",
+            "",
+            "Batch top-10 for every training user over the whole catalogue, best of 5: numpy `U @ V.T` + `argpartition` "
+            "(with and without setting the user's train items to -inf; with the default BLAS threads and with one) on the embeddings "
+            "extracted from the fitted model (explicit MF's biases as two extra columns), "
+            "against the reloaded SavedModel (its `recommend` signature called directly, and through `ServedModel.recommend`, "
+            "which adds input checks and string conversion). Target: SavedModel within 2x of the faster numpy-with-mask time.",
+            "",
+            serving,
+        ]
+    if document.get("notes"):
+        lines += ["", "Notes:"] + [f"- {note}" for note in document["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------- chart
+def plot(document: dict, path: Path) -> Path | None:
+    """Bar charts of each protocol's main metric and the protocol-T fit seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in document["rows"] if r["status"] == "ok"]
+    panels = []
+    for protocol in ("R", "T", "S"):
+        metric = MAIN_METRIC[protocol]
+        chosen = [r for r in rows if r["protocol"] == protocol and metric in r]
+        if chosen:
+            panels.append((f"{protocol}: {_short(metric)}" + (" (lower is better)" if metric in LOWER_IS_BETTER else ""), metric, chosen, False))
+    timed = [r for r in rows if r["protocol"] == "T" and r.get("fit_s") is not None]
+    if timed:
+        panels.append(("T: fit seconds (log)", "fit_s", timed, True))
+    if not panels:
+        return None
+    n_cols = min(2, len(panels))
+    n_rows = math.ceil(len(panels) / n_cols)
+    height = max(2.6, 0.3 * max(len(p[2]) for p in panels) + 1.0)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(6.5 * n_cols, height * n_rows), squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, metric, chosen, log_scale) in zip(axes.ravel(), panels):
+        labels = [r["label"] if r["kind"] == "tfrec" else r["label"].split(" (")[0] for r in chosen]
+        values = [max(r[metric], 1e-3) if log_scale else r[metric] for r in chosen]
+        colors = ["tab:orange" if r["kind"] == "tfrec" else "tab:gray" for r in chosen]
+        y = list(range(len(chosen)))
+        ax.barh(y, values, color=colors)
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=10)
+        if log_scale:
+            ax.set_xscale("log")
+        elif metric in LOWER_IS_BETTER:
+            ax.set_xlim(left=0.9 * min(values), right=1.04 * max(values))
+        else:
+            ax.set_xlim(right=1.15 * max(values))
+        for yi, value in zip(y, values):
+            ax.text(value, yi, f" {value:.3g}", va="center", fontsize=7)
+    name = (document.get("data_summary") or {}).get("name", document["data"])
+    fig.suptitle(f"tfrec (orange) vs peers (gray) on {name}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# -------------------------------------------------------------- TensorBoard
+def _tag(key: str) -> str:
+    return key.replace("@", "_at_")
+
+
+def tensorboard_hparams(document: dict, logdir: Path) -> Path:
+    """One run per row under ``logdir/<stamp>``: hparams (model, kind, protocol, data)
+    and the row's metrics as scalars at step 0, plus the experiment config."""
+    from tensorboard.plugins.hparams import api as hp
+
+    from tfrec._keras import tf
+
+    root = logdir / time.strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while root.exists():
+        n += 1
+        root = root.with_name(f"{root.name.split('~')[0]}~{n}")
+    rows = [r for r in document["rows"] if r["status"] == "ok"]
+    present = [key for key in SCALAR_KEYS if any(key in r for r in rows)]
+    hparams = [hp.HParam("model", hp.Discrete(sorted({r["model"] for r in rows}) or [""])), hp.HParam("kind", hp.Discrete(["tfrec", "peer"])),
+               hp.HParam("protocol", hp.Discrete(["R", "S", "T"])), hp.HParam("data")]
+    root.mkdir(parents=True)
+    with tf.summary.create_file_writer(str(root)).as_default():
+        hp.hparams_config(hparams=hparams, metrics=[hp.Metric(_tag(key), display_name=key) for key in present])
+    data_name = (document.get("data_summary") or {}).get("name", document["data"])
+    for row in rows:
+        run = root / f"{row['protocol']}-{row['kind']}-{row['model']}"
+        with tf.summary.create_file_writer(str(run)).as_default():
+            hp.hparams({"model": row["model"], "kind": row["kind"], "protocol": row["protocol"], "data": data_name}, trial_id=run.name)
+            for key in present:
+                if isinstance(row.get(key), (int, float)):
+                    tf.summary.scalar(_tag(key), float(row[key]), step=0)
+    return root
+
+
+# ------------------------------------------------------------------ writers
+def write_all(document: dict, out_dir: Path, *, json_path=None, tensorboard: bool = True, chart: bool = True) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    written: dict[str, Path] = {}
+    if tensorboard:
+        document["tensorboard"] = str(tensorboard_hparams(document, out_dir / "runs" / "hparams"))
+    if chart:
+        png = plot(document, out_dir / "bench.png")
+        if png:
+            document["chart"] = str(png)
+            written["png"] = png
+    text = markdown(document)
+    (out_dir / "bench.md").write_text(text, encoding="utf-8")
+    written["md"] = out_dir / "bench.md"
+    for path in {out_dir / "bench.json", *( [Path(json_path)] if json_path else [])}:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+        written.setdefault("json", path)
+    print(text, flush=True)
+    print(f"wrote {', '.join(str(p) for p in written.values())}" + (f"; TensorBoard: tensorboard --logdir {out_dir / 'runs'}" if tensorboard else ""), flush=True)
+    return written
+
+
+def scale_markdown(document: dict) -> str:
+    rows = document["rows"]
+    machine = document.get("machine", {})
+    lines = [
+        "## tfrec scale run (synthetic data)",
+        "",
+        f"Sizes {', '.join(f'{s:,}' for s in document['sizes'])} interactions (MovieLens-20M-like users/items per size); "
+        f"each model fits on all interactions, is exported, reloaded and timed on a sample of users, in its own process, "
+        f"limits {document['max_seconds']:.0f} s and {document['max_memory_gb']:.0f} GiB per model. "
+        f"{machine.get('cpus', '?')} CPUs, {machine.get('memory_gib', '?')} GiB. Run {document['created']}.",
+    ]
+    if document.get("command"):
+        lines.append(f"Reproduce: `{document['command']}`")
+    header = ["model", "interactions", "users", "items", "fit s", "fit CPU s", "export s", "peak MiB", "base MiB", "users/s", "p50 ms", "status"]
+    body = []
+    for r in rows:
+        d = r.get("data") or {}
+        body.append([
+            r["label"], f"{r['size']:,}", _fmt(d.get("users"), 0), _fmt(d.get("items"), 0), _fmt(r.get("fit_s"), 1), _fmt(r.get("fit_cpu_s"), 1), _fmt(r.get("export_s"), 1),
+            _fmt(r.get("peak_mb") or r.get("watched_peak_mb"), 0), _fmt(r.get("base_mb"), 0), _fmt(r.get("users_per_s"), 0),
+            _fmt(r.get("latency_p50_ms"), 2), "ok" if r["status"] == "ok" else f"failed: {r.get('error')}",
+        ])
+    lines += ["", _table(header, body), "", "Largest size handled:"]
+    for label in dict.fromkeys(r["label"] for r in rows):
+        ok = [r["size"] for r in rows if r["label"] == label and r["status"] == "ok"]
+        bad = [r for r in rows if r["label"] == label and r["status"] != "ok"]
+        text = f"{max(ok):,}" if ok else "none"
+        if bad:
+            text += f" (at {bad[0]['size']:,}: {bad[0].get('error')})"
+        lines.append(f"- {label}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+def write_scale(document: dict, out_dir: Path, *, json_path=None) -> None:
+    out_dir = Path(out_dir)
+    text = scale_markdown(document)
+    (out_dir / "scale.md").write_text(text, encoding="utf-8")
+    for path in {out_dir / "scale.json", *([Path(json_path)] if json_path else [])}:
+        path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    print(text, flush=True)
