@@ -29,9 +29,8 @@ from tfrec._keras import keras, tf  # first: selects Keras 2 for TensorFlow Reco
 import tensorflow_recommenders as tfrs  # noqa: E402
 
 from tfrec.data import load_movielens, make_split  # noqa: E402
-from tfrec.models.mf import epoch_batches  # noqa: E402
 from tfrec.models.two_tower import TwoTower  # noqa: E402
-from tfrec.training.fit import indexed_batches  # noqa: E402
+from tfrec.training.batches import epoch_batches, indexed_batches  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 EPOCHS = 3

@@ -33,11 +33,12 @@ from tfrec._keras import keras  # first: selects Keras 2 for TensorFlow Recommen
 from tfrec.data import load_demo, load_movielens, make_split
 from tfrec.evaluation import evaluate
 from tfrec.export import export_model
-from tfrec.models.mf import ResumableCheckpoint, epoch_batches, ordered_batches, write_projector
 from tfrec.models.two_tower import TwoTower
 from tfrec.serving import ServedModel
 from tfrec.training import fit
-from tfrec.training.fit import indexed_batches
+from tfrec.training.batches import epoch_batches, indexed_batches, ordered_batches
+from tfrec.training.checkpoint import ResumableCheckpoint
+from tfrec.training.tensorboard import write_projector
 
 OUT = Path("runs") / f"train_two_tower-{time.strftime('%Y%m%d-%H%M%S')}"
 

@@ -9,7 +9,6 @@ A later move to Keras 3 is a change to this file only.
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -21,7 +21,7 @@ from tfrec.layers.towers import (
     query_forward,
     tower_weight_names,
 )
-from tfrec.models.mf import TrainedRecommender
+from tfrec.models.trained import TrainedRecommender
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 
 from tfrec._keras import keras, tf
 from tfrec.data.dataset import Dataset
 from tfrec.models.base import Recommender
 from tfrec.training import tensorboard
+from tfrec.training.batches import indexed_batches
 
 
 @dataclass
@@ -24,24 +23,6 @@ class FitResult:
     run_dir: Path | None
     fit_seconds: float
     history: dict[str, list[float]] = field(default_factory=dict)
-
-
-def indexed_batches(indexed: pd.DataFrame, batch_size: int) -> tf.data.Dataset:
-    """tf.data over integer-indexed interactions, in (user, time) order, prefetched.
-
-    Batches are slices of whole-column tensors (``from_tensor_slices(...).batch`` would
-    handle rows one at a time: 50x slower at 5M interactions).
-    """
-    tensors = {
-        "user_idx": tf.constant(indexed["user_idx"].to_numpy(np.int64)),
-        "item_idx": tf.constant(indexed["item_idx"].to_numpy(np.int64)),
-        "rating": tf.constant(indexed["rating"].to_numpy(np.float32)),
-        "timestamp": tf.constant(indexed["timestamp"].to_numpy(np.int64)),
-    }
-    starts = tf.data.Dataset.range(0, len(indexed), batch_size)
-    return starts.map(lambda start: {key: column[start : start + batch_size] for key, column in tensors.items()}).prefetch(
-        tf.data.AUTOTUNE
-    )
 
 
 def fit(

@@ -5,9 +5,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from tensorboard.plugins import projector
 from tensorboard.plugins.hparams import api as hparams_api
 
-from tfrec._keras import tf
+from tfrec._keras import keras, tf
 
 
 def new_run_dir(logdir: str | Path, model_name: str) -> Path:
@@ -43,3 +45,31 @@ def write_serving_graph(run_dir: Path, function) -> None:
     """The traced serving graph of ``function`` (a tf.function with an input signature)."""
     with tf.summary.create_file_writer(str(run_dir)).as_default():
         tf.summary.graph(function.get_concrete_function().graph)
+
+
+def tensorboard_run_dir(callbacks: list) -> Path | None:
+    """The run folder of the TensorBoard callback among ``callbacks`` (None without one)."""
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.TensorBoard):
+            return Path(callback.log_dir)
+    return None
+
+
+def write_projector(run_dir: str | Path, embeddings: np.ndarray, labels: list[str], tensor_name: str = "item_embeddings") -> None:
+    """Item embeddings for TensorBoard's projector, labelled (``metadata.tsv``, one label per row).
+
+    Writes ``metadata.tsv``, a checkpoint holding ``embeddings`` [n, d] as the variable
+    ``tensor_name`` and ``projector_config.pbtxt`` into ``run_dir``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    clean = [" ".join(str(label).split()) or "(untitled)" for label in labels]
+    (run_dir / "metadata.tsv").write_text("".join(f"{label}\n" for label in clean), encoding="utf-8")
+    variable = tf.Variable(np.asarray(embeddings, np.float32), trainable=False, name=tensor_name)
+    tf.train.Checkpoint(**{tensor_name: variable}).save(str(run_dir / "embeddings.ckpt"))
+    config = projector.ProjectorConfig()
+    embedding = config.embeddings.add()
+    embedding.tensor_name = f"{tensor_name}/.ATTRIBUTES/VARIABLE_VALUE"
+    embedding.metadata_path = "metadata.tsv"
+    projector.visualize_embeddings(str(run_dir), config)
+

@@ -1,0 +1,195 @@
+"""The base of the models whose weights are learned by Keras ``fit`` (``mf``, ``two_tower``).
+
+``TrainedRecommender.train`` strings the Keras training utilities of ``tfrec.training``
+together (deterministic, resumable epochs of ``tf.data`` batches; the checkpoint
+callback; the TensorBoard projector); it is the step ``tfrec.training.fit`` calls after
+the adapt pass.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tfrec._keras import keras, tf
+from tfrec.data.dataset import Dataset
+from tfrec.models.base import Recommender
+from tfrec.training.batches import epoch_batches, ordered_batches, split_validation
+from tfrec.training.checkpoint import ResumableCheckpoint
+from tfrec.training.tensorboard import tensorboard_run_dir, write_projector
+
+
+class TrainedRecommender(Recommender):
+    """A model whose weights are learned by ``fit`` of a Keras network (``tfrs.Model``).
+
+    ``train`` runs these steps, which ``scripts/train_*.py`` spell out one by one:
+
+    1. ``keras.utils.set_random_seed(seed)``;
+    2. ``training_columns(indexed, data, holdout=True)``: numpy columns of the training
+       examples and of a random validation slice (``validation_fraction`` of them; none
+       when that is under ``MIN_VALIDATION`` examples, as on tiny data);
+    3. ``build_network(columns)``: the Keras network, built, and ``compile``d with
+       ``make_optimizer()``;
+    4. optional ``ResumableCheckpoint.restore`` (``checkpoint_dir``);
+    5. ``network.fit`` on ``epoch_batches`` (batches of ``batch_size``, smaller on tiny
+       data so that an epoch has at least ``MIN_STEPS_PER_EPOCH`` steps) with the
+       TensorBoard callback ``tfrec.fit``
+       passes, ``EarlyStopping`` on the validation slice (best weights kept) and the
+       checkpoint callback;
+    6. with ``refit`` (and a validation slice): a fresh network fitted on all training
+       examples for the best number of epochs found in step 5, so that no data is held
+       out of the final model;
+    7. ``finish_training(network, data)``: copy the learned weights into this model's
+       serving variables (shape-free, so refitting on other data works) and precompute
+       what serving needs; the network itself is not part of the exported model;
+    8. item embeddings with titles to TensorBoard's projector.
+
+    Subclasses set ``monitor`` (the validation metric early stopping watches) and
+    implement ``training_columns``, ``build_network``, ``reset_weights``,
+    ``finish_training`` and ``item_embeddings``. Hyperparameters they must have:
+    ``epochs``, ``batch_size``, ``learning_rate``, ``validation_fraction``, ``patience``,
+    ``refit``, ``seed``.
+    """
+
+    trained = True
+    monitor = "val_loss"
+    monitor_mode = "min"
+    MIN_VALIDATION = 100
+    MIN_STEPS_PER_EPOCH = 10
+
+    def training_columns(self, indexed: pd.DataFrame, data: Dataset, holdout: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+        """(training columns, validation columns or None); ``holdout=False``: all rows train."""
+        raise NotImplementedError
+
+    def build_network(self, train_columns: dict[str, np.ndarray]) -> keras.Model:
+        raise NotImplementedError
+
+    def reset_weights(self) -> None:
+        """Give the serving variables their sizes for this data (zeros until training)."""
+        raise NotImplementedError
+
+    def finish_training(self, network: keras.Model, data: Dataset) -> None:
+        raise NotImplementedError
+
+    def item_embeddings(self) -> np.ndarray:
+        """float32[n_items, d] embeddings of the items (index 1..n) for the projector."""
+        raise NotImplementedError
+
+    def make_optimizer(self) -> keras.optimizers.Optimizer:
+        return keras.optimizers.Adam(learning_rate=float(self.learning_rate))
+
+    @property
+    def batch_size_(self) -> int:
+        """The batch size in effect."""
+        return int(self.batch_size)
+
+    def check_params(self) -> None:
+        """ValueError for a bad hyperparameter, naming it and the allowed values."""
+        for key in ("epochs", "patience"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{self.registry_name}: {key} must be a positive integer, got {value!r}")
+        if not 0.0 <= float(self.validation_fraction) < 0.5:
+            raise ValueError(f"{self.registry_name}: validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ValueError(f"{self.registry_name}: seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.refit, (bool, np.bool_)):
+            raise ValueError(f"{self.registry_name}: refit must be True or False, got {self.refit!r}")
+
+    def prepare(self, data: Dataset) -> pd.DataFrame:
+        self.check_params()
+        indexed = super().prepare(data)
+        self.reset_weights()
+        return indexed
+
+    def holdout_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(training rows, validation rows) of ``n`` examples (no validation under MIN_VALIDATION)."""
+        train_rows, val_rows = split_validation(n, float(self.validation_fraction), int(self.seed))
+        if len(val_rows) < self.MIN_VALIDATION:
+            return np.arange(n), np.zeros(0, dtype=np.int64)
+        return train_rows, val_rows
+
+    def fingerprint(self, train_columns: dict[str, np.ndarray], phase: str) -> dict:
+        """What a checkpoint must match to be resumed: model, configuration (but epochs), data."""
+        config = {k: v for k, v in self.get_config().items() if k not in ("epochs", "patience")}
+        digest = {key: [int(len(v)), float(np.asarray(v, np.float64).sum())] for key, v in sorted(train_columns.items())}
+        return {"model": self.registry_name, "phase": phase, "config": config, "users": self.users.size, "items": self.items.size, "columns": digest}
+
+    def fit_network(
+        self,
+        train_columns: dict[str, np.ndarray],
+        val_columns: dict[str, np.ndarray] | None,
+        epochs: int,
+        callbacks: list,
+        verbose: int,
+        checkpoint_dir: str | Path | None,
+        phase: str,
+    ) -> tuple[keras.Model, dict, int]:
+        """Steps 3-5: build, compile, (restore,) fit. Returns (network, history, best epoch count)."""
+        network = self.build_network(train_columns)
+        network.compile(optimizer=self.make_optimizer())
+        early_stopping = None
+        if val_columns is not None:
+            early_stopping = keras.callbacks.EarlyStopping(
+                monitor=self.monitor, mode=self.monitor_mode, patience=int(self.patience), restore_best_weights=True
+            )
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = ResumableCheckpoint(Path(checkpoint_dir) / phase, early_stopping, self.fingerprint(train_columns, phase))
+        initial_epoch = checkpoint.restore(network) if checkpoint else 0
+        n_examples = len(next(iter(train_columns.values())))
+        batch_size = min(self.batch_size_, max(1, math.ceil(n_examples / self.MIN_STEPS_PER_EPOCH)))
+        steps = math.ceil(n_examples / batch_size)
+        history: dict[str, list[float]] = dict(checkpoint.history) if checkpoint else {}
+        if initial_epoch < epochs and not (checkpoint and checkpoint.stopped_early):
+            result = network.fit(
+                epoch_batches(train_columns, batch_size, int(self.seed), initial_epoch, epochs),
+                validation_data=ordered_batches(val_columns, 8192) if val_columns is not None else None,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                callbacks=[*callbacks, *(c for c in (early_stopping, checkpoint) if c is not None)],
+                verbose=verbose,
+            )
+            history = dict(checkpoint.history) if checkpoint else {k: [float(x) for x in v] for k, v in result.history.items()}
+        elif early_stopping is not None and early_stopping.best_weights is not None:
+            network.set_weights(early_stopping.best_weights)  # a finished fit: its best weights
+        best = epochs if early_stopping is None or early_stopping.best_weights is None else early_stopping.best_epoch + 1
+        return network, history, int(best)
+
+    def train(self, indexed: pd.DataFrame, data: Dataset, *, callbacks: list, verbose: int, checkpoint_dir: str | Path | None = None, **kwargs: Any) -> dict:
+        """Learn the weights with ``model.fit`` (see the class docstring for the steps).
+
+        ``checkpoint_dir``: save a checkpoint after every epoch there (one subfolder per
+        phase, ``search`` and ``refit``) and, when it already holds one of the same model
+        and data, continue from it. Returns the Keras history of the search phase (per
+        epoch losses and metrics), plus ``best_epoch`` and the ``refit_*`` losses.
+        """
+        if kwargs:
+            raise TypeError(f"{self.registry_name}: unknown training options {sorted(kwargs)}; the options are: checkpoint_dir")
+        keras.utils.set_random_seed(int(self.seed))
+        train_columns, val_columns = self.training_columns(indexed, data, holdout=True)
+        network, history, best = self.fit_network(train_columns, val_columns, int(self.epochs), callbacks, verbose, checkpoint_dir, "search")
+        if val_columns is not None:
+            history["best_epoch"] = [float(best)]
+            if self.refit:
+                keras.utils.set_random_seed(int(self.seed))
+                all_columns, _ = self.training_columns(indexed, data, holdout=False)
+                run_dir = tensorboard_run_dir(callbacks)
+                refit_callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "refit"))] if run_dir else []
+                network, refit_history, _ = self.fit_network(all_columns, None, best, refit_callbacks, verbose, checkpoint_dir, "refit")
+                history.update({f"refit_{key}": value for key, value in refit_history.items()})
+        self.finish_training(network, data)
+        run_dir = tensorboard_run_dir(callbacks)
+        if run_dir is not None:
+            titles = [t.decode() for t in self.item_titles.numpy()[1:]]
+            write_projector(run_dir, self.item_embeddings(), titles)
+        return history
+
+
+def shape_free_variable(initial: Any, dtype: tf.DType, name: str, rank: int) -> tf.Variable:
+    """A non-trainable variable of any shape of the given rank (refitting on other data resizes it)."""
+    return tf.Variable(initial, shape=tf.TensorShape([None] * rank), dtype=dtype, trainable=False, name=name)
