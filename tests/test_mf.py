@@ -79,6 +79,17 @@ def test_unknown_user_is_folded_in_from_history(models, mode):
     np.testing.assert_allclose(scores[0], expected[0, ranked], rtol=1e-4, atol=1e-4)
 
 
+def test_explicit_rating_of_an_unknown_user_or_item_is_the_known_sides_baseline(models):
+    model = models["explicit"]
+    mu, b_u, b_i = model.global_mean.numpy(), model.user_bias.numpy(), model.item_bias.numpy()
+    low, high = model.rating_range.numpy()[[0, 2]]
+    user, item = model.users.ids.numpy()[1].decode(), model.items.ids.numpy()[1].decode()
+    got = ServedModel.from_model(model).score([user, "new-user", "new-user"], ["new-item", item, "new-item"])
+    expected = np.clip([mu + b_u[1], mu + b_i[1], mu], low, high)
+    assert abs(b_u[1]) > 1e-4 and abs(b_i[1]) > 1e-4
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def small_synthetic():
     from tfrec.data import make_synthetic

@@ -14,7 +14,8 @@ serving contract shared by every model:
   from their history instead.
 - ``score(user_id string[B], item_id string[B]) -> {score float32[B]}``: a predicted
   rating clipped to the training rating range for rating models (``predicts_ratings``;
-  the training mean when the user or item is unknown), otherwise the ranking score.
+  when the user or item is unknown, ``rating_fallback``: the training mean, or the
+  model's baseline ``mu + b_u + b_i`` of the known side), otherwise the ranking score.
 - ``similar_items(item_id string[B], k int32[]) -> {item_ids, scores}`` for models that
   also derive from ``SimilarItems``; the query item itself is never returned; unknown
   items get no results ("" / -inf).
@@ -173,6 +174,14 @@ class Recommender(keras.Model):
         """Similarity of every item to each query item: float32[B, n_items + 1]."""
         raise NotImplementedError(f"{self.registry_name} has no similar_items")
 
+    def rating_fallback(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
+        """Predicted rating float32[B] for pairs whose user or item is unknown (index 0).
+
+        Default: the training mean rating. Models with rating biases override it with the
+        baseline ``mu + b_u + b_i`` of whichever of the two is known (Surprise's rule).
+        """
+        return tf.fill(tf.shape(user_idx), self.rating_range[1])
+
     def fallback_scores(self, batch_size: tf.Tensor) -> tf.Tensor:
         counts = tf.cast(self.fallback.counts, tf.float32)
         return tf.tile(counts[tf.newaxis, :], [batch_size, 1])
@@ -202,9 +211,9 @@ class Recommender(keras.Model):
         item_idx = self.items.lookup(item_id)
         scores = self.score_pairs(user_idx, item_idx)
         if self.predicts_ratings:
-            low, mean, high = self.rating_range[0], self.rating_range[1], self.rating_range[2]
             known = tf.logical_and(user_idx > 0, item_idx > 0)
-            scores = tf.where(known, tf.clip_by_value(scores, low, high), mean)
+            scores = tf.where(known, scores, self.rating_fallback(user_idx, item_idx))
+            scores = tf.clip_by_value(scores, self.rating_range[0], self.rating_range[2])
         else:
             scores = tf.where(item_idx > 0, scores, tf.zeros_like(scores))
         return {"score": scores}

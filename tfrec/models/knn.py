@@ -29,7 +29,8 @@ rated, ``r_j = r_uj``; user_knn: users v that rated i, ``r_v = r_vi``), similari
 With fewer than ``min_k`` such neighbours the neighbourhood term is dropped: "basic"
 falls back to the global mean (Surprise's "impossible" prediction), "means" to
 ``mu_x``, "baseline" to ``b_ui``. Predictions are then clipped to the training rating
-range; unknown users or items get the global mean (base class). Surprise picks the
+range; a pair with an unknown user or item gets ``rating_fallback``: the baseline of
+the known side in "baseline" mode (Surprise's KNNBaseline), else the global mean. Surprise picks the
 neighbours from the full similarity row; here they come from the stored top-``k`` row,
 which is the same when ``k`` is at least the number of entities (``k`` is capped there).
 
@@ -48,14 +49,11 @@ train``; figures measured through ``tfrec.evaluation.evaluate``):
   (implicit CosineRecommender K=100: 0.1853 / 0.1087); user_knn NDCG@10 0.1894, R@10
   0.1091 (cosine k=50 reference: 0.1867 / 0.1053).
 - protocol R (folds u1..u5): ``implicit=false similarity=pearson_baseline
-  mode=baseline k=2000 shrinkage=200 baseline_reg_u=5 baseline_reg_i=5`` gives
-  item_knn RMSE 0.9195, MAE 0.7199 (Surprise KNNBaseline, item, pearson_baseline:
-  0.9204 / 0.7214). ``implicit=false similarity=pearson_baseline mode=baseline k=2000``
-  is Surprise's KNNBaseline itself (its defaults: k_rating=40, shrinkage 100, ALS
-  reg_u 15, reg_i 10, 10 epochs; equal to Surprise within 1e-6 on every u1 pair with a
-  known user and item): 0.9220 / 0.7224, the difference to 0.9204 being the test pairs
-  with an item absent from training, which tfrec answers with the global mean
-  (``Recommender.serve_score``) and Surprise with ``mu + b_u``.
+  mode=baseline k=2000`` is Surprise's KNNBaseline itself (its defaults: k_rating=40,
+  shrinkage 100, ALS reg_u 15, reg_i 10, 10 epochs; equal to Surprise within 1e-6 on
+  every u1 pair): RMSE 0.9204, MAE 0.7214, Surprise's own figures. Adding
+  ``shrinkage=200 baseline_reg_u=5 baseline_reg_i=5`` gives 0.9179 / 0.7189 (the
+  setting ``tfrec bench`` uses for protocol R).
 
 Repeated (user, item) pairs count once, with their latest rating.
 """
@@ -227,6 +225,13 @@ class _NeighbourModel(Recommender):
             residual = r - (side[:, tf.newaxis] + tf.gather(row_bias, neighbours))
         correction = tf.where(enough, tf.reduce_sum(w * residual, axis=1) / safe_sum, tf.zeros_like(sum_w))
         return tf.cast(base + correction, tf.float32)
+
+    def rating_fallback(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
+        """Unknown user or item: the baseline mu + b_u + b_i of the known side ("baseline"
+        mode, as Surprise's KNNBaseline), else the global mean (Surprise's "impossible")."""
+        if self.mode != "baseline":
+            return super().rating_fallback(user_idx, item_idx)
+        return self.baseline_mean + tf.gather(self.user_bias, user_idx) + tf.gather(self.item_bias, item_idx)
 
     @_no_autograph
     def _query_sets(self, user_idx: tf.Tensor, history_idx: tf.Tensor, with_known: bool) -> tf.RaggedTensor:

@@ -353,6 +353,10 @@ class MatrixFactorization(TrainedRecommender):
             score += self.global_mean + tf.gather(self.user_bias, user_idx) + tf.gather(self.item_bias, item_idx)
         return score
 
+    def rating_fallback(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
+        """float32[B]: mu + b_u + b_i, the bias of an unknown user or item being 0."""
+        return self.global_mean + tf.gather(self.user_bias, user_idx) + tf.gather(self.item_bias, item_idx)
+
     # ------------------------------------------------------------- TensorBoard
     def write_summaries(self, top_n: int = 10) -> None:
         super().write_summaries(top_n)
