@@ -63,6 +63,18 @@ PROTOCOL_METRICS = {
 RANDOM_SPLIT_SEED = 0
 SPEED_BATCH = 1024
 LATENCY_REQUESTS = 200
+#: Each tfrec model's setting per protocol: the one its documentation gives for that
+#: task (``--param MODEL.KEY=VALUE`` overrides single keys). mf ranks in its implicit
+#: mode on T and S; the kNN models predict ratings in Surprise's KNNBaseline form on R.
+PROTOCOL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
+    "R": {
+        "item_knn": {"implicit": False, "similarity": "pearson_baseline", "mode": "baseline", "k": 2000,
+                     "shrinkage": 200.0, "baseline_reg_u": 5.0, "baseline_reg_i": 5.0},
+        "user_knn": {"implicit": False, "similarity": "pearson_baseline", "mode": "baseline", "k": 2000},
+    },
+    "T": {"mf": {"mode": "implicit"}},
+    "S": {"mf": {"mode": "implicit"}},
+}
 DEFAULT_MAX_SECONDS = 1800.0
 DEFAULT_MAX_MEMORY_GB = 20.0
 
@@ -516,9 +528,10 @@ def plan_jobs(data: str, protocols: list[str], models: list[str], peers: list[st
     params = params or {}
     for protocol in protocols:
         for name in models:
-            if protocol == "R" and not _predicts_ratings(name, params.get(name, {})):
+            model_params = {**PROTOCOL_PARAMS.get(protocol, {}).get(name, {}), **params.get(name, {})}
+            if protocol == "R" and not _predicts_ratings(name, model_params):
                 continue
-            jobs.append({"kind": "tfrec", "name": name, "protocol": protocol, "data": data, "params": params.get(name, {})})
+            jobs.append({"kind": "tfrec", "name": name, "protocol": protocol, "data": data, "params": model_params})
         for key in peers_for(protocol, peers):
             cls = PEERS[key]
             if not cls.available():

@@ -30,9 +30,10 @@ With fewer than ``min_k`` such neighbours the neighbourhood term is dropped: "ba
 falls back to the global mean (Surprise's "impossible" prediction), "means" to
 ``mu_x``, "baseline" to ``b_ui``. Predictions are then clipped to the training rating
 range; a pair with an unknown user or item gets ``rating_fallback``: the baseline of
-the known side in "baseline" mode (Surprise's KNNBaseline), else the global mean. Surprise picks the
-neighbours from the full similarity row; here they come from the stored top-``k`` row,
-which is the same when ``k`` is at least the number of entities (``k`` is capped there).
+the known side in "baseline" mode (Surprise's KNNBaseline), else the global mean.
+Surprise picks the neighbours from the full similarity row; here they come from the
+stored top-``k`` row, which is the same when ``k`` is at least the number of entities
+(``k`` is capped there).
 
 Similarities (``similarity``, ``implicit``, ``shrinkage``, ``min_support``; formulas in
 ``tfrec.layers.neighbours``): ``implicit=True`` binarises the interactions and uses
