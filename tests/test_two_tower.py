@@ -51,6 +51,19 @@ def model(demo_split):
     return fit(TwoTower(epochs=5), demo_split.train, verbose=0).model
 
 
+def test_stored_user_embeddings_serve_what_the_query_tower_computes(model):
+    """Requests without history use the stored embeddings; a batch with one history runs
+    the tower for every row: the users without history must get the same answer."""
+    users = [u.decode() for u in model.users.ids.numpy()[1:6]]
+    served = ServedModel.from_model(model)
+    alone_ids, alone_scores = served.recommend(users, k=10)
+    mixed_ids, mixed_scores = served.recommend(users + ["new-user"], history=[[]] * len(users) + [["5", "9"]], k=10)
+    np.testing.assert_array_equal(mixed_ids[:-1], alone_ids)
+    np.testing.assert_allclose(mixed_scores[:-1], alone_scores, rtol=1e-5, atol=1e-6)
+    tower = model.tower_query_embeddings(tf.range(model.users.size, dtype=tf.int64), tf.zeros([model.users.size, 0], tf.int64))
+    np.testing.assert_allclose(model.user_query_embeddings.numpy(), tower.numpy(), rtol=1e-6, atol=1e-7)
+
+
 def test_query_history_is_training_items_then_given_history(model, demo_split):
     user = model.users.ids.numpy()[1].decode()
     train_items = model.user_items.rows(tf.constant([1], tf.int64)).numpy()[0].tolist()

@@ -192,51 +192,13 @@ def _best_of(fn: Callable[[], Any], repeats: int) -> float:
 
 def embedding_matrices(model) -> tuple[np.ndarray, np.ndarray] | None:
     """(user float32[n_users + 1, d], item float32[n_items + 1, d]) with
-    ``score_candidates == user @ item.T`` for known users, or None.
-
-    In order: the model's own ``embedding_matrices()``; a query tower and
-    ``candidate_embeddings`` (``tfrec.models.two_tower``: the query tower's output for
-    every known user with its training history, computed once here, whereas the
-    SavedModel runs the query tower per request); variables named
-    ``user_factors`` / ``item_factors`` (``tfrec.models.mf``), with the biases of
-    explicit MF folded in as two extra columns (``[p_u, 1, mu + b_u] . [q_i, b_i, 1]``);
-    else the one pair of 2-D float weights whose first dimensions are the user and item
-    vocabulary sizes and whose second dimensions agree.
-    """
+    ``score_candidates == user @ item.T`` for known users: the model's own
+    ``embedding_matrices()`` (``mf``, ``two_tower``), or None for models without one."""
     own = getattr(model, "embedding_matrices", None)
-    if callable(own):
-        users, items = own()
-        return np.asarray(users, np.float32), np.asarray(items, np.float32)
-    query, candidates = getattr(model, "query_embeddings", None), getattr(model, "candidate_embeddings", None)
-    if callable(query) and candidates is not None:  # two_tower: the query tower's output for every known user
-        from tfrec._keras import tf
-
-        n_users, blocks = model.users.size, []
-        for start in range(0, n_users, 4096):
-            user_idx = tf.range(start, min(start + 4096, n_users), dtype=tf.int64)
-            blocks.append(query(user_idx, tf.zeros([tf.shape(user_idx)[0], 0], tf.int64)).numpy())
-        return np.concatenate(blocks).astype(np.float32), candidates.numpy().astype(np.float32)
-    users, items = getattr(model, "user_factors", None), getattr(model, "item_factors", None)
-    if users is not None and items is not None and hasattr(users, "numpy") and hasattr(items, "numpy"):
-        users, items = users.numpy().astype(np.float32), items.numpy().astype(np.float32)
-        user_bias, item_bias = getattr(model, "user_bias", None), getattr(model, "item_bias", None)
-        if user_bias is not None and item_bias is not None:
-            mean = float(getattr(model, "global_mean", 0.0).numpy()) if hasattr(getattr(model, "global_mean", None), "numpy") else 0.0
-            b_u, b_i = user_bias.numpy().astype(np.float32), item_bias.numpy().astype(np.float32)
-            if mean != 0.0 or b_u.any() or b_i.any():
-                users = np.concatenate([users, np.ones_like(b_u)[:, None], (mean + b_u)[:, None]], axis=1)
-                items = np.concatenate([items, b_i[:, None], np.ones_like(b_i)[:, None]], axis=1)
-        return users, items
-    n_users, n_items = model.users.size, model.items.size
-    if n_users == n_items:
+    if not callable(own):
         return None
-    floats = [w for w in model.weights if w.shape.rank == 2 and w.dtype.is_floating]
-    pairs = [
-        (u, v) for u in floats if u.shape[0] == n_users for v in floats if v.shape[0] == n_items and v.shape[1] == u.shape[1]
-    ]
-    if len(pairs) != 1:
-        return None
-    return pairs[0][0].numpy().astype(np.float32), pairs[0][1].numpy().astype(np.float32)
+    users, items = own()
+    return np.asarray(users, np.float32), np.asarray(items, np.float32)
 
 
 def numpy_top_k(user_emb: np.ndarray, item_emb: np.ndarray, k: int, mask: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:

@@ -322,6 +322,18 @@ class MatrixFactorization(TrainedRecommender):
     def item_embeddings(self) -> np.ndarray:
         return self.item_factors.numpy()[1:]
 
+    def embedding_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(users float32[n_users + 1, d'], items float32[n_items + 1, d']) with a known
+        user's scores ``users[u] @ items.T``; explicit mode folds the biases in as two
+        extra columns: ``[p_u, 1, mu + b_u] . [q_i, b_i, 1]``."""
+        users, items = self.user_factors.numpy(), self.item_factors.numpy()
+        if self.explicit:
+            b_u = self.global_mean.numpy() + self.user_bias.numpy()
+            b_i = self.item_bias.numpy()
+            users = np.concatenate([users, np.ones_like(b_u)[:, None], b_u[:, None]], axis=1)
+            items = np.concatenate([items, b_i[:, None], np.ones_like(b_i)[:, None]], axis=1)
+        return users, items
+
     # ----------------------------------------------------------------- scoring
     def fold_in(self, history_idx: tf.Tensor) -> tf.Tensor:
         """User vectors float32[B, d] of unseen users from their history (class docstring)."""

@@ -240,6 +240,8 @@ class TwoTower(TrainedRecommender):
             for key in tower_weight_names(QUERY_EMBEDDINGS, max(1, int(depth)) if isinstance(depth, int) else 1)
         }
         self.candidate_embeddings = tf.Variable(tf.zeros([1, 1]), shape=tf.TensorShape([None, None]), trainable=False, name="candidate_embeddings")
+        # Every user's query embedding from the training items alone (row 0: unknown user).
+        self.user_query_embeddings = tf.Variable(tf.zeros([1, 1]), shape=tf.TensorShape([None, None]), trainable=False, name="user_query_embeddings")
 
     @staticmethod
     def _rank(key: str) -> int:
@@ -275,6 +277,7 @@ class TwoTower(TrainedRecommender):
         for key, variable in self.query_weights.items():
             variable.assign(tf.zeros(shapes[key]))
         self.candidate_embeddings.assign(tf.zeros([self.items.size, out]))
+        self.user_query_embeddings.assign(tf.zeros([self.users.size, out]))
 
     def training_columns(self, indexed: pd.DataFrame, data: Dataset, holdout: bool = True):
         users = indexed["user_idx"].to_numpy(np.int64)
@@ -316,9 +319,16 @@ class TwoTower(TrainedRecommender):
             variable.assign(network.query_tower.tower_weights[key])
         all_items = network.candidate_tower(tf.range(self.items.size, dtype=tf.int64))
         self.candidate_embeddings.assign(tf.concat([tf.zeros_like(all_items[:1]), all_items[1:]], axis=0))
+        users = tf.range(self.users.size, dtype=tf.int64)
+        self.user_query_embeddings.assign(self.tower_query_embeddings(users, tf.zeros([self.users.size, 0], tf.int64)))
 
     def item_embeddings(self) -> np.ndarray:
         return self.candidate_embeddings.numpy()[1:]
+
+    def embedding_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(users float32[n_users + 1, d], items float32[n_items + 1, d]): a known user's
+        scores without history are ``users[u] @ items.T``."""
+        return self.user_query_embeddings.numpy(), self.candidate_embeddings.numpy()
 
     # ----------------------------------------------------------------- scoring
     def query_history(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
@@ -331,9 +341,19 @@ class TwoTower(TrainedRecommender):
         recent = tf.gather(combined, keep, batch_dims=1)
         return recent.to_tensor(default_value=0, shape=[None, int(self.history_length)])
 
-    def query_embeddings(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
+    def tower_query_embeddings(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
         """float32[B, output_dim] from the query tower (``tfrec.layers.towers.query_forward``)."""
         return query_forward(self.query_weights, user_idx, self.query_history(user_idx, history_idx), int(self.depth), serving=True)
+
+    def query_embeddings(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
+        """float32[B, output_dim]: the stored ``user_query_embeddings`` when no row has a
+        history (the tower's own output for those users, computed once after training),
+        else the query tower on training items plus history."""
+        return tf.cond(
+            tf.reduce_any(history_idx > 0),
+            lambda: self.tower_query_embeddings(user_idx, history_idx),
+            lambda: tf.gather(self.user_query_embeddings, user_idx),
+        )
 
     def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
         """float32[B, n_items + 1]: query embedding . candidate embedding of every item."""
