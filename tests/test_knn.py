@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from tfrec._keras import tf
 from tfrec.layers.neighbours import (
     RATING_SIMILARITIES,
+    NeighbourTable,
     baseline_als,
     deduplicate,
     neighbour_table,
@@ -178,7 +179,9 @@ def _table(model):
     return model.neighbours.index.numpy(), model.neighbours.weight.numpy()
 
 
-def test_item_knn_ranking_formula(fitted):
+@pytest.mark.parametrize("path", ["gather", "sparse product"])
+def test_item_knn_ranking_formula(fitted, path, monkeypatch):
+    monkeypatch.setattr(NeighbourTable, "GATHER_COST", 0 if path == "gather" else 10**12)
     model = fitted.model("item_knn")
     index, weight = _table(model)
     rated = _dense_ratings(model) > 0
@@ -191,6 +194,17 @@ def test_item_knn_ranking_formula(fitted):
         for c in range(1, model.items.size):
             expected[c] = sum(w for j, w in zip(index[c], weight[c]) if j in query)
         np.testing.assert_allclose(scores[row], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_both_summation_paths_are_bitwise_equal(fitted, monkeypatch):
+    model = fitted.model("item_knn")
+    users = tf.range(model.users.size, dtype=tf.int64)
+    history = tf.zeros([model.users.size, 0], tf.int64)
+    results = []
+    for cost in (0, 10**12):
+        monkeypatch.setattr(NeighbourTable, "GATHER_COST", cost)
+        results.append(model.score_candidates(users, history).numpy())
+    np.testing.assert_array_equal(results[0], results[1])
 
 
 def test_item_knn_similar_items_is_the_table_row(fitted):

@@ -191,7 +191,7 @@ def plot(document: dict, path: Path) -> Path | None:
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
     for ax, (title, metric, chosen, log_scale) in zip(axes.ravel(), panels):
-        labels = [r["label"] if r["kind"] == "tfrec" else r["label"].split(" (")[0] for r in chosen]
+        labels = [r["label"] if r["kind"] == "tfrec" and len(r["label"]) <= 32 else r["label"].split(" (")[0] for r in chosen]
         values = [max(r[metric], 1e-3) if log_scale else r[metric] for r in chosen]
         colors = ["tab:orange" if r["kind"] == "tfrec" else "tab:gray" for r in chosen]
         y = list(range(len(chosen)))
