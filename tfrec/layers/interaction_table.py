@@ -11,8 +11,8 @@ class UserItemTable(keras.layers.Layer):
 
     Weights: ``row_splits`` int64[n_users + 2] (row 0 is the out-of-vocabulary user and is
     empty) and ``item_indices`` int64[nnz]. ``rows(user_idx[B])`` returns a ragged
-    int64[B, None]; ``exclude(scores[B, n_items + 1], user_idx[B])`` sets the scores of
-    each user's training items to -inf.
+    int64[B, None], the items ``recommend`` excludes (``mask_ragged`` sets their scores to
+    -inf).
     """
 
     def __init__(self, **kwargs):
@@ -30,9 +30,6 @@ class UserItemTable(keras.layers.Layer):
     def rows(self, user_idx: tf.Tensor) -> tf.RaggedTensor:
         table = tf.RaggedTensor.from_row_splits(self.item_indices, self.row_splits, validate=False)
         return tf.gather(table, user_idx)
-
-    def exclude(self, scores: tf.Tensor, user_idx: tf.Tensor) -> tf.Tensor:
-        return mask_ragged(scores, self.rows(user_idx))
 
 
 def mask_ragged(scores: tf.Tensor, columns: tf.RaggedTensor) -> tf.Tensor:

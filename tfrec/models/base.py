@@ -215,10 +215,16 @@ class Recommender(keras.Model):
         known = user_idx > 0
         has_history = tf.reduce_any(history_idx > 0, axis=1)
         use_model = tf.logical_or(known, has_history) if self.uses_history else known
-        scores = tf.where(use_model[:, tf.newaxis], self.score_candidates(user_idx, history_idx), self.fallback_scores(batch))
-        scores = self.user_items.exclude(scores, user_idx)
-        scores = mask_ragged(scores, tf.RaggedTensor.from_tensor(history_idx))
-        return self._top_k(scores, k)
+        model_scores = self.score_candidates(user_idx, history_idx)
+        scores = tf.cond(  # the [B, n_items + 1] fallback only when some row needs it
+            tf.reduce_all(use_model),
+            lambda: model_scores,
+            lambda: tf.where(use_model[:, tf.newaxis], model_scores, self.fallback_scores(batch)),
+        )
+        # one scatter of -inf: training items, the given history, and column 0 (OOV/padding)
+        oov_column = tf.zeros([batch, 1], tf.int64)
+        excluded = tf.concat([self.user_items.rows(user_idx), tf.RaggedTensor.from_tensor(tf.concat([history_idx, oov_column], 1))], axis=1)
+        return self._top_k(mask_ragged(scores, excluded), k)
 
     @tf.function(input_signature=_SCORE_SIGNATURE, autograph=False)
     def serve_score(self, user_id: tf.Tensor, item_id: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -241,7 +247,7 @@ class Recommender(keras.Model):
         k = self._check_k(k)
         item_idx = self.items.lookup(item_id)
         scores = self.similar_item_scores(item_idx)
-        scores = mask_ragged(scores, tf.RaggedTensor.from_tensor(item_idx[:, tf.newaxis]))
+        scores = mask_ragged(scores, tf.RaggedTensor.from_tensor(tf.stack([item_idx, tf.zeros_like(item_idx)], axis=1)))  # itself, OOV
         unknown = item_idx == 0
         scores = tf.where(unknown[:, tf.newaxis], tf.constant(-np.inf, scores.dtype), scores)
         return self._top_k(scores, k)
@@ -271,7 +277,8 @@ class Recommender(keras.Model):
         return k
 
     def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
-        scores = tf.concat([tf.fill([tf.shape(scores)[0], 1], tf.constant(-np.inf, scores.dtype)), scores[:, 1:]], axis=1)
+        """Best ``k`` of ``scores`` [B, n_items + 1], whose column 0 (OOV) the caller set to -inf;
+        -inf entries come back as "" with score -inf."""
         top = tf.math.top_k(tf.cast(scores, tf.float32), k=k, sorted=True)
         empty = tf.math.is_inf(top.values)
         item_ids = tf.where(empty, tf.constant(""), self.items.ids_of(top.indices))
