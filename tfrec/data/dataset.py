@@ -30,9 +30,17 @@ def id_sort_key(ids: pd.Series) -> pd.Series:
 
 def sorted_ids(ids) -> np.ndarray:
     """Unique ids in `id_sort_key` order, as an object array of str."""
-    unique = pd.Series(pd.unique(pd.Series(ids, dtype=str)), dtype=str)
-    order = np.argsort(id_sort_key(unique).to_numpy(), kind="stable")
-    return unique.to_numpy()[order].astype(object)
+    return encode_ids(ids)[0]
+
+
+def encode_ids(ids) -> tuple[np.ndarray, np.ndarray]:
+    """``(vocabulary, codes)``: the unique ids in `id_sort_key` order (object array of
+    str) and each id's position in it (int64[n]), from one hashing pass."""
+    codes, unique = pd.factorize(pd.Series(ids, dtype=str).to_numpy(object))
+    order = np.argsort(id_sort_key(pd.Series(unique, dtype=str)).to_numpy(), kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return np.asarray(unique, dtype=object)[order], rank[codes]
 
 
 @dataclass(frozen=True)

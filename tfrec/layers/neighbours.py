@@ -37,6 +37,8 @@ itself; ties break by the lower index.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import numpy as np
@@ -220,6 +222,8 @@ def top_k_per_row(scores: np.ndarray, k: int, offset: int = 0) -> tuple[np.ndarr
 HEAVY_SHARE = 0.1
 #: Memory for the dense (heavy-column) copies of the operands, all together.
 DENSE_BYTES = 256 * 2**20
+#: Threads for the sparse products of a block (the CPUs this process may use, at most 4).
+PRODUCT_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
 
 
 class _SplitOperand:
@@ -231,9 +235,22 @@ class _SplitOperand:
         self.light = matrix[:, light].astype(dtype).tocsr()
         self.heavy = matrix[:, heavy].toarray().astype(dtype) if len(heavy) else None
 
-    def times_transposed(self, other: "_SplitOperand", start: int, stop: int) -> np.ndarray:
-        """``self[start:stop] @ other[start:].T`` as a dense array."""
-        out = (self.light[start:stop] @ other.light[start:].T).toarray()
+    def times_transposed(self, other: "_SplitOperand", start: int, stop: int, pool: ThreadPoolExecutor) -> np.ndarray:
+        """``self[start:stop] @ other[start:].T`` as a dense array.
+
+        The sparse part runs as row chunks on ``pool`` (scipy releases the GIL in its
+        sparse products; every output row is computed alone, so chunking does not
+        change a bit), the dense part as one BLAS product.
+        """
+        right = other.light[start:].T.tocsr()
+        out = np.empty((stop - start, right.shape[1]), np.result_type(self.light.dtype, right.dtype))
+        bounds = np.linspace(start, stop, PRODUCT_THREADS + 1).astype(int)
+
+        def chunk(a: int, b: int) -> None:
+            (self.light[a:b] @ right).toarray(out=out[a - start : b - start])
+
+        for future in [pool.submit(chunk, a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]:
+            future.result()
         if self.heavy is not None:
             out += self.heavy[start:stop] @ other.heavy[start:].T
         return out
@@ -274,7 +291,8 @@ def neighbour_table(
 
     Blocked and symmetric: for each block of rows ``[s, e)`` the co-rating statistics
     against the rows ``[s, n)`` are products ``block @ rows[s:].T`` (sparse scipy products
-    for light columns plus dense BLAS products for heavy columns, see ``HEAVY_SHARE``),
+    for light columns, in row chunks on ``PRODUCT_THREADS`` threads, plus dense BLAS
+    products for heavy columns, see ``HEAVY_SHARE``),
     turned into similarities ``[e - s, n - s]`` and used twice: for the block's own rows
     (with the candidates kept from earlier blocks) and, transposed, as candidates for
     the rows after the block. Only the running top k per row is kept, so memory stays
@@ -330,43 +348,44 @@ def neighbour_table(
     weight = np.zeros((n_rows, width), np.float64)
     kept_values = np.full((n_rows, width), -np.inf, dtype)  # candidates from earlier blocks, ascending index
     kept_index = np.zeros((n_rows, width), np.int64)
-    for start, stop in _row_blocks(n_rows, n_rows, len(products) + 3, block_rows, width):
-        stats = {key: split[a].times_transposed(split[b], start, stop) for key, (a, b) in products.items()}
-        support = stats["n"]
-        if name == "binary":  # float32 throughout: counts are exact, and memory traffic halves
-            sims = support * inverse_norm[start:stop, None]
-            sims *= inverse_norm[None, start:]
-            if shrinkage:
-                factor = support + np.float32(shrinkage)
-                np.divide(support, factor, out=factor)
-                sims *= factor
-                del factor
-        else:
-            sims = similarity_from_statistics(name, stats)
-            if shrinkage:
-                sims *= support_shrinkage(support, shrinkage, offset)
-        invalid = ~(sims > 0)
-        if min_support > 1:
-            invalid |= support < min_support
-        sims[invalid] = -np.inf
-        del invalid
-        block = np.arange(stop - start)
-        sims[block, block] = -np.inf  # never your own neighbour
-        del stats, support
-        # the block's rows: candidates from earlier blocks (index < start), then this one
-        candidates = np.concatenate([kept_values[start:stop], sims], axis=1)
-        candidate_index = np.concatenate(
-            [kept_index[start:stop], np.broadcast_to(np.arange(start, n_rows, dtype=np.int64), sims.shape)], axis=1
-        )
-        chosen = _take(candidates, candidate_index, _select_top_k(candidates, width))
-        index[start:stop], weight[start:stop] = _best_first(*chosen)
-        if stop < n_rows:  # later rows: this block's columns are candidates for them
-            later = sims[:, stop - start :].T
-            candidates = np.concatenate([kept_values[stop:], later], axis=1)
+    with ThreadPoolExecutor(PRODUCT_THREADS) as pool:
+        for start, stop in _row_blocks(n_rows, n_rows, len(products) + 3, block_rows, width):
+            stats = {key: split[a].times_transposed(split[b], start, stop, pool) for key, (a, b) in products.items()}
+            support = stats["n"]
+            if name == "binary":  # float32 throughout: counts are exact, and memory traffic halves
+                sims = support * inverse_norm[start:stop, None]
+                sims *= inverse_norm[None, start:]
+                if shrinkage:
+                    factor = support + np.float32(shrinkage)
+                    np.divide(support, factor, out=factor)
+                    sims *= factor
+                    del factor
+            else:
+                sims = similarity_from_statistics(name, stats)
+                if shrinkage:
+                    sims *= support_shrinkage(support, shrinkage, offset)
+            invalid = ~(sims > 0)
+            if min_support > 1:
+                invalid |= support < min_support
+            sims[invalid] = -np.inf
+            del invalid
+            block = np.arange(stop - start)
+            sims[block, block] = -np.inf  # never your own neighbour
+            del stats, support
+            # the block's rows: candidates from earlier blocks (index < start), then this one
+            candidates = np.concatenate([kept_values[start:stop], sims], axis=1)
             candidate_index = np.concatenate(
-                [kept_index[stop:], np.broadcast_to(np.arange(start, stop, dtype=np.int64), later.shape)], axis=1
+                [kept_index[start:stop], np.broadcast_to(np.arange(start, n_rows, dtype=np.int64), sims.shape)], axis=1
             )
-            kept_values[stop:], kept_index[stop:] = _take(candidates, candidate_index, _select_top_k(candidates, width))
+            chosen = _take(candidates, candidate_index, _select_top_k(candidates, width))
+            index[start:stop], weight[start:stop] = _best_first(*chosen)
+            if stop < n_rows:  # later rows: this block's columns are candidates for them
+                later = sims[:, stop - start :].T
+                candidates = np.concatenate([kept_values[stop:], later], axis=1)
+                candidate_index = np.concatenate(
+                    [kept_index[stop:], np.broadcast_to(np.arange(start, stop, dtype=np.int64), later.shape)], axis=1
+                )
+                kept_values[stop:], kept_index[stop:] = _take(candidates, candidate_index, _select_top_k(candidates, width))
     return index, weight
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec._keras import keras, tf
-from tfrec.data.dataset import Dataset, sorted_ids
+from tfrec.data.dataset import Dataset, encode_ids
 from tfrec.layers.interaction_table import UserItemTable, mask_ragged
 from tfrec.layers.popularity import PopularityCounts
 from tfrec.layers.vocabulary import IdVocabulary
@@ -55,22 +55,33 @@ _SIMILAR_SIGNATURE = (
 )
 
 
-def user_time_order(user_idx: np.ndarray, timestamp: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-    """The stable row order by (user, timestamp, item) of int64[n] columns: int64[n].
+def user_time_order(user_idx: np.ndarray, timestamp: np.ndarray, item_idx: np.ndarray) -> np.ndarray | None:
+    """The stable row order by (user, timestamp, item) of int64[n] columns: int64[n], or
+    None when the rows are in that order already.
 
     One stable argsort of the packed key ``(user * T + t) * I + item`` (t: the timestamp
     minus the smallest, or its rank when that range is too wide to pack; ``np.lexsort``
-    when even ranks overflow): 3.5x faster than ``np.lexsort`` at 5M rows.
+    when even ranks overflow): 3.5x faster than ``np.lexsort`` at 5M rows. The key is
+    built in place and checked for order first (sorted input costs one pass).
     """
     if len(user_idx) == 0:
-        return np.zeros(0, np.int64)
+        return None
     n_users, n_items = int(user_idx.max()) + 1, int(item_idx.max()) + 1
-    t = timestamp - timestamp.min()
-    if n_users * (int(t.max()) + 1) * n_items >= 2**62:
-        t = np.unique(timestamp, return_inverse=True)[1].reshape(-1).astype(np.int64)
-        if n_users * (int(t.max()) + 1) * n_items >= 2**62:
-            return np.lexsort((item_idx, timestamp, user_idx))
-    return np.argsort((user_idx * (int(t.max()) + 1) + t) * n_items + item_idx, kind="stable")
+    t_min, t_span = int(timestamp.min()), int(timestamp.max()) - int(timestamp.min()) + 1
+    if n_users * t_span * n_items >= 2**62:
+        timestamp = np.unique(timestamp, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        t_min, t_span = 0, int(timestamp.max()) + 1
+        if n_users * t_span * n_items >= 2**62:
+            order = np.lexsort((item_idx, timestamp, user_idx))
+            return None if np.array_equal(order, np.arange(len(order))) else order
+    key = np.multiply(user_idx, t_span, dtype=np.int64)
+    key += timestamp
+    key -= t_min
+    key *= n_items
+    key += item_idx
+    if np.all(key[1:] >= key[:-1]):
+        return None
+    return np.argsort(key, kind="stable")
 
 
 class NotFittedError(RuntimeError):
@@ -119,20 +130,20 @@ class Recommender(keras.Model):
         frame = data.interactions
         if len(frame) == 0:
             raise ValueError(f"{data.name}: no interactions to fit on")
-        user_ids = sorted_ids(frame["user_id"])
-        item_ids = sorted_ids(frame["item_id"])
+        user_ids, user_idx = encode_ids(frame["user_id"])
+        item_ids, item_idx = encode_ids(frame["item_id"])
         self.users.set_ids(user_ids)
         self.items.set_ids(item_ids)
-        user_idx = pd.Index(user_ids).get_indexer(frame["user_id"]) + 1
-        item_idx = pd.Index(item_ids).get_indexer(frame["item_id"]) + 1
         columns = {
-            "user_idx": user_idx.astype(np.int64),
-            "item_idx": item_idx.astype(np.int64),
+            "user_idx": user_idx + 1,  # index 0 is the out-of-vocabulary slot
+            "item_idx": item_idx + 1,
             "rating": frame["rating"].to_numpy(np.float32),
             "timestamp": frame["timestamp"].to_numpy(np.int64),
         }
         order = user_time_order(columns["user_idx"], columns["timestamp"], columns["item_idx"])
-        indexed = pd.DataFrame({key: value[order] for key, value in columns.items()})
+        if order is not None:
+            columns = {key: value[order] for key, value in columns.items()}
+        indexed = pd.DataFrame(columns, copy=False)  # copy=False: no block copy
         self.user_items.set_rows(indexed["user_idx"].to_numpy(), indexed["item_idx"].to_numpy(), self.users.size)
         titles = data.items.drop_duplicates("item_id").set_index("item_id")["title"]
         aligned = titles.reindex(item_ids).fillna(pd.Series(item_ids, index=item_ids)).astype(str)
