@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tfrec.data.dataset import encode_ids
-from tfrec.models.base import user_time_order
+from tfrec.layers.interaction_log import user_time_order
 
 
 @pytest.mark.parametrize(

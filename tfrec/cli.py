@@ -52,8 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="every model against its peers on protocols R, T, S: quality, speed, memory")
     bench.add_argument("--data", default="demo", help=data_help)
     bench.add_argument("--protocol", default="all", help="R, T, S, a comma list of them, or all (default)")
-    bench.add_argument("--models", default="all", help="comma-separated tfrec models, 'all' (default) or 'none'")
-    bench.add_argument("--peers", default="default", help="comma-separated peers, 'default' (all but slow ones), 'all' or 'none'")
+    bench.add_argument("--models", default="all",
+                       help="comma-separated tfrec models or variants (item_knn:k=100), 'all' (default) or 'none'")
+    bench.add_argument("--peers", default="default",
+                       help="comma-separated peers, 'default' (all but slow and opt-in ones; with --scale: none), 'paired' "
+                            "(each model's fit-time peer: tfidf-sklearn_tfidf, covisit-numpy_covisit, item_knn-implicit_cosine), "
+                            "'all' or 'none'")
     bench.add_argument("--param", action="append", default=[], metavar="MODEL.KEY=VALUE",
                        help="a parameter of one tfrec model, e.g. mf.epochs=3 (repeatable)")
     bench.add_argument("--json", type=Path, help="also write the results JSON here")
@@ -62,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-memory-gb", type=float, default=20.0, help="resident memory limit per model and protocol (default 20)")
     bench.add_argument("--scale", nargs="?", const="data", metavar="SIZES",
                        help="scale run instead: fit + export on synthetic data of these sizes (e.g. 1M,5M,20M; "
-                            "without a value: the size of --data synthetic:N)")
+                            "without a value: the size of --data synthetic:N); with --peers, each model next to its peer")
+    bench.add_argument("--repeat", type=int, default=1, metavar="N",
+                       help="with --scale: run every entry N times per size, interleaved, and keep each one's fastest fit (default 1)")
     bench.add_argument("--in-process", action="store_true", help="run every job in this process (faster start; memory is cumulative)")
     bench.add_argument("-q", "--quiet", action="store_true", help="only the final tables")
     return parser
@@ -83,7 +89,7 @@ def _train_one(name: str, params: dict[str, Any], split, args) -> dict[str, Any]
     from tfrec.models import make_model
     from tfrec.serving import ServedModel
     from tfrec.training import fit
-    from tfrec.training.tensorboard import write_scalars
+    from tfrec.models.tensorboard import write_scalars
 
     verbose = 0 if args.quiet else 1
     model = make_model(name, **params)
@@ -178,8 +184,11 @@ def _cmd_bench(args) -> int:
         else:
             sizes = [parse_size(size) for size in args.scale.split(",") if size.strip()]
         run_scale(sizes, args.models, "none" if args.peers == "default" else args.peers, out_dir=args.out / "scale", json_path=args.json,
-                  max_seconds=args.max_seconds, max_memory_gb=args.max_memory_gb, verbose=verbose, command=command, params=params)
+                  max_seconds=args.max_seconds, max_memory_gb=args.max_memory_gb, repeat=args.repeat, verbose=verbose, command=command,
+                  params=params)
         return 0
+    if args.repeat != 1:
+        raise ValueError("--repeat applies to --scale runs")
     run_bench(args.data, args.protocol, args.models, args.peers, out_dir=args.out, json_path=args.json, max_seconds=args.max_seconds,
               max_memory_gb=args.max_memory_gb, isolate=not args.in_process, verbose=verbose, command=command, params=params)
     return 0

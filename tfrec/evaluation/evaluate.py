@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -9,13 +10,24 @@ from tfrec._keras import keras
 from tfrec.data.dataset import sorted_ids
 from tfrec.data.splits import Split
 from tfrec.evaluation.metrics import ranking_metrics, rating_metrics
-from tfrec.serving.served_model import ServedModel
+
+
+class Servable(Protocol):
+    """What evaluation calls: ``tfrec.serving.ServedModel`` (in memory or reloaded)."""
+
+    n_items: int
+    metadata: dict[str, Any]
+
+    def recommend(self, user_ids, history=None, k: int = 10) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def score(self, user_ids, item_ids) -> np.ndarray: ...
+
 
 #: The metrics tfrec reports (flat, lower-case keys), in table order.
 REPORTED_METRICS = ("recall@10", "recall@20", "ndcg@10", "hr@10", "map@10", "mrr@10", "coverage@10", "rmse", "mae")
 
 
-def evaluate(served: ServedModel, split: Split, *, batch_size: int = 1024, verbose: int = 0) -> dict[str, float]:
+def evaluate(served: Servable, split: Split, *, batch_size: int = 1024, verbose: int = 0) -> dict[str, float]:
     """Metrics of ``served`` on ``split.test`` (formulas: ``tfrec.evaluation.metrics``).
 
     Top-N: every test user gets ``recommend(user, k=20)`` (no history: known users'

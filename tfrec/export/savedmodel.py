@@ -69,7 +69,7 @@ def export_model(model: Recommender, export_dir: str | Path = "savedmodels", nam
     parameters, capabilities).
     """
     if not bool(model.is_fitted.numpy()):
-        raise ValueError(f"{model.registry_name}: fit the model before exporting it (tfrec.fit(model, data))")
+        raise ValueError(f"{model.registry_name}: fit the model before exporting it (model.fit(dataset) or tfrec.fit(model, data))")
     model_dir = Path(export_dir) / (name or model.registry_name)
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = model_dir / f".tmp-{uuid.uuid4().hex}"

@@ -35,10 +35,14 @@ import numpy as np
 import pandas as pd
 
 from tfrec._keras import keras, tf
-from tfrec.data.dataset import Dataset, encode_ids
+from tfrec.data.dataset import Dataset
+from tfrec.data.pipelines import DEFAULT_FIT_BATCH, indexed_batches, interaction_batches, interactions_dataset
+from tfrec.layers.interaction_log import InteractionLog
 from tfrec.layers.interaction_table import UserItemTable, mask_ragged
 from tfrec.layers.popularity import PopularityCounts
 from tfrec.layers.vocabulary import IdVocabulary
+from tfrec.models.fit_inputs import FitInputs, fit_inputs
+from tfrec.models.tensorboard import tensorboard_run_dir
 
 _RECOMMEND_SIGNATURE = (
     tf.TensorSpec([None], tf.string, name="user_id"),
@@ -53,35 +57,6 @@ _SIMILAR_SIGNATURE = (
     tf.TensorSpec([None], tf.string, name="item_id"),
     tf.TensorSpec([], tf.int32, name="k"),
 )
-
-
-def user_time_order(user_idx: np.ndarray, timestamp: np.ndarray, item_idx: np.ndarray) -> np.ndarray | None:
-    """The stable row order by (user, timestamp, item) of int64[n] columns: int64[n], or
-    None when the rows are in that order already.
-
-    One stable argsort of the packed key ``(user * T + t) * I + item`` (t: the timestamp
-    minus the smallest, or its rank when that range is too wide to pack; ``np.lexsort``
-    when even ranks overflow): 3.5x faster than ``np.lexsort`` at 5M rows. The key is
-    built in place and checked for order first (sorted input costs one pass).
-    """
-    if len(user_idx) == 0:
-        return None
-    n_users, n_items = int(user_idx.max()) + 1, int(item_idx.max()) + 1
-    t_min, t_span = int(timestamp.min()), int(timestamp.max()) - int(timestamp.min()) + 1
-    if n_users * t_span * n_items >= 2**62:
-        timestamp = np.unique(timestamp, return_inverse=True)[1].reshape(-1).astype(np.int64)
-        t_min, t_span = 0, int(timestamp.max()) + 1
-        if n_users * t_span * n_items >= 2**62:
-            order = np.lexsort((item_idx, timestamp, user_idx))
-            return None if np.array_equal(order, np.arange(len(order))) else order
-    key = np.multiply(user_idx, t_span, dtype=np.int64)
-    key += timestamp
-    key -= t_min
-    key *= n_items
-    key += item_idx
-    if np.all(key[1:] >= key[:-1]):
-        return None
-    return np.argsort(key, kind="stable")
 
 
 class NotFittedError(RuntimeError):
@@ -121,36 +96,23 @@ class Recommender(keras.Model):
         return cls(**config)
 
     # ---------------------------------------------------------------- fitting
-    def prepare(self, data: Dataset) -> pd.DataFrame:
-        """Vocabularies, each user's training items (time order), titles, rating range.
+    def prepare(self, indexed: pd.DataFrame, inputs: FitInputs) -> None:
+        """After the vocabulary pass: each user's training items (time order), titles,
+        rating range. Subclasses extend it with what they read besides the interactions
+        (the catalog, sessions) and call ``super().prepare`` first.
 
-        Returns the interactions sorted by (user, timestamp, item id) with integer
-        ``user_idx`` / ``item_idx`` columns, for subclasses that need them.
+        ``indexed``: the interactions with ``user_idx`` / ``item_idx`` columns (1-based),
+        sorted by (user, timestamp, item) (``InteractionLog``).
         """
-        frame = data.interactions
-        if len(frame) == 0:
-            raise ValueError(f"{data.name}: no interactions to fit on")
-        user_ids, user_idx = encode_ids(frame["user_id"])
-        item_ids, item_idx = encode_ids(frame["item_id"])
-        self.users.set_ids(user_ids)
-        self.items.set_ids(item_ids)
-        columns = {
-            "user_idx": user_idx + 1,  # index 0 is the out-of-vocabulary slot
-            "item_idx": item_idx + 1,
-            "rating": frame["rating"].to_numpy(np.float32),
-            "timestamp": frame["timestamp"].to_numpy(np.int64),
-        }
-        order = user_time_order(columns["user_idx"], columns["timestamp"], columns["item_idx"])
-        if order is not None:
-            columns = {key: value[order] for key, value in columns.items()}
-        indexed = pd.DataFrame(columns, copy=False)  # copy=False: no block copy
         self.user_items.set_rows(indexed["user_idx"].to_numpy(), indexed["item_idx"].to_numpy(), self.users.size)
-        titles = data.items.drop_duplicates("item_id").set_index("item_id")["title"]
+        item_ids = self.items.ids.numpy()[1:].astype(object)
+        item_ids = np.array([i.decode("utf-8") for i in item_ids], dtype=object)
+        titles = inputs.items.drop_duplicates("item_id").set_index("item_id")["title"]
+        titles.index = titles.index.astype(str)
         aligned = titles.reindex(item_ids).fillna(pd.Series(item_ids, index=item_ids)).astype(str)
         self.item_titles.assign(np.concatenate([[""], aligned.to_numpy(dtype=object)]).astype(object))
         ratings = indexed["rating"].to_numpy(np.float64)
         self.rating_range.assign([ratings.min(), ratings.mean(), ratings.max()])
-        return indexed
 
     def reset_state(self) -> None:
         self.fallback.reset_state(self.items.size)
@@ -165,9 +127,12 @@ class Recommender(keras.Model):
         first_user = self.users.ids[1:2]
         self({"user_id": first_user, "history": tf.zeros([1, 0], tf.string), "k": tf.constant(1, tf.int32)})
 
-    def train(self, indexed: pd.DataFrame, data: Dataset, *, callbacks: list, verbose: int, **kwargs: Any) -> dict:
-        """Learn trainable weights with ``model.fit`` (trained models only)."""
+    def train(self, indexed: pd.DataFrame, inputs: FitInputs, *, callbacks: list, verbose: int, epochs: int | None, checkpoint_dir) -> dict:
+        """Learn trainable weights with Keras ``fit`` (trained models only)."""
         raise NotImplementedError(f"{self.registry_name} is not a trained model")
+
+    def check_params(self) -> None:
+        """ValueError for a bad hyperparameter, naming it and the allowed values (run first by ``fit``)."""
 
     def write_summaries(self, top_n: int = 10) -> None:
         """Log what fitting computed to the default TensorBoard writer (step 0)."""
@@ -183,6 +148,131 @@ class Recommender(keras.Model):
         ]
         table = "| rank | item | title | count |\n|---|---|---|---|\n" + "\n".join(rows)
         tf.summary.text("popularity/top_items", table, step=0)
+
+    # ------------------------------------------------------------- Keras fit
+    def fit(
+        self,
+        x: tf.data.Dataset | Dataset | None = None,
+        y: Any = None,
+        *,
+        catalog: pd.DataFrame | None = None,
+        sessions: pd.DataFrame | None = None,
+        epochs: int | None = None,
+        callbacks: list | None = None,
+        verbose: int | str = "auto",
+        batch_size: int | None = None,
+        checkpoint_dir: str | None = None,
+        **kwargs: Any,
+    ) -> keras.callbacks.History:
+        """Fit on a ``tf.data.Dataset`` of interactions, the one fitting path of every model.
+
+        ``x``: batches (or rows) of dicts with string ``user_id``, ``item_id`` and
+        optional ``rating``, ``timestamp`` (what ``tfrec.data.interactions_dataset`` and
+        ``tf.data.experimental.make_csv_dataset`` yield; checked up front by
+        ``tfrec.data.pipelines.interaction_batches``), or a ``tfrec.data.Dataset``
+        (its catalogue and sessions are then used unless given). ``catalog``: the item
+        catalogue (titles, text, categories; ``tfidf`` needs it, ``two_tower`` and the
+        TensorBoard tables use it), ``sessions``: for ``covisit`` (see ``FitInputs``).
+        ``batch_size``: rows per step of the adapt pass (default 65536; fixed-weight
+        models only: a trained model's training batch is its ``batch_size`` parameter).
+
+        Steps:
+
+        1. ``check_params()``, then the vocabulary pass over ``x`` (``InteractionLog``):
+           user and item vocabularies and the interactions as integer indices, sorted
+           by (user, time);
+        2. ``prepare``: each user's training items, titles, and the model's own inputs;
+        3. the adapt pass, a Keras ``fit`` epoch over the indexed interactions whose
+           ``train_step`` is ``update_state(batch)``: ``reset_state()`` at the start,
+           ``finalize_state()`` at the end of the epoch (before the other callbacks'
+           ``on_epoch_end``, so they see the fitted model). Fixed-weight models count
+           here, and ``callbacks`` (TensorBoard, ModelCheckpoint, ...) see this pass;
+        4. trained models then run ``train``: Keras ``fit`` epochs of their network,
+           ``epochs`` (default: the model's ``epochs``) at most, with ``callbacks``,
+           early stopping on a held-out slice and, with ``checkpoint_dir``, resumable
+           checkpoints.
+
+        A ``keras.callbacks.TensorBoard`` among ``callbacks`` also gets what the model
+        computed (``write_summaries``). Returns the Keras ``History`` of the pass that
+        produced the weights. Fitting twice on the same data gives the same weights.
+        """
+        unsupported = sorted(k for k, v in kwargs.items() if v is not None and v is not False)
+        if y is not None:
+            unsupported.insert(0, "y")
+        if unsupported:
+            raise TypeError(
+                f"{self.registry_name}.fit takes a dataset of interactions and catalog=, sessions=, epochs=, callbacks=, "
+                f"verbose=, batch_size=, checkpoint_dir=; it has no use for {', '.join(unsupported)} (ratings and timestamps are dataset columns; "
+                "batch size and validation are model parameters)"
+            )
+        self.check_params()
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+            raise ValueError(f"{self.registry_name}.fit: batch_size must be a positive integer, got {batch_size!r}")
+        if self.trained:
+            if batch_size is not None:
+                raise ValueError(
+                    f"{self.registry_name}.fit: the training batch size is the model's parameter "
+                    f"(make_model({self.registry_name!r}, batch_size={batch_size})), not an argument of fit"
+                )
+            if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1):
+                raise ValueError(f"{self.registry_name}.fit: epochs must be a positive integer, got {epochs!r}")
+        else:
+            if epochs not in (None, 1):
+                raise ValueError(f"{self.registry_name} computes its weights in one pass over the data; epochs must be 1 (or unset), got {epochs!r}")
+            if checkpoint_dir is not None:
+                raise ValueError(f"{self.registry_name} is a fixed-weight model: it has no training epochs to checkpoint (checkpoint_dir)")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        callbacks = list(callbacks or [])
+        name = "tf.data"
+        if isinstance(x, Dataset):
+            catalog = x.items if catalog is None else catalog
+            sessions = x.sessions if sessions is None else sessions
+            name = x.name
+            x = interactions_dataset(x, batch_size=DEFAULT_FIT_BATCH, cache=False)
+        batches = interaction_batches(x)
+        inputs = fit_inputs(catalog, sessions, name)
+
+        log = InteractionLog(name)
+        n_batches = int(batches.cardinality())
+        progress = keras.utils.Progbar(n_batches if n_batches >= 0 else None, verbose=verbose, unit_name="batch")
+        if verbose:
+            print(f"{self.registry_name}: vocabulary pass over {name}")
+        for step, batch in enumerate(batches, start=1):
+            log.update_state(batch)
+            progress.update(step)
+        user_ids, item_ids, indexed = log.finalize_state()
+        self.users.set_ids(user_ids)
+        self.items.set_ids(item_ids)
+        self.prepare(indexed, inputs)
+
+        if verbose:
+            print(f"{self.registry_name}: adapt pass over {len(indexed):,} interactions ({len(user_ids):,} users, {len(item_ids):,} items)")
+        history = self._adapt(indexed, [] if self.trained else callbacks, verbose, batch_size or DEFAULT_FIT_BATCH)
+        if self.trained:
+            history = _as_history(self.train(indexed, inputs, callbacks=callbacks, verbose=verbose, epochs=epochs, checkpoint_dir=checkpoint_dir))
+        run_dir = tensorboard_run_dir(callbacks)
+        if run_dir is not None:
+            with tf.summary.create_file_writer(str(run_dir)).as_default():
+                self.write_summaries()
+        return history
+
+    def _adapt(self, indexed: pd.DataFrame, callbacks: list, verbose: int, batch_size: int) -> keras.callbacks.History:
+        """Step 3 of ``fit``: one Keras ``fit`` epoch whose train step is ``update_state``.
+
+        Run eagerly: models may accumulate numpy state per batch (kNN, co-visitation).
+        """
+        keras.Model.compile(self, run_eagerly=True)
+        try:
+            return keras.Model.fit(
+                self, indexed_batches(indexed, batch_size), epochs=1, callbacks=[_AdaptPass(), *callbacks], verbose=verbose
+            )
+        finally:
+            self.optimizer = None  # nothing is learned by gradient: keep no optimizer state in the model
+
+    def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The adapt pass's step: accumulate the batch (``update_state``)."""
+        self.update_state(batch)
+        return {"interactions": tf.shape(batch["item_idx"])[0]}
 
     # --------------------------------------------------- scoring core (override)
     def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
@@ -276,7 +366,7 @@ class Recommender(keras.Model):
 
     # ----------------------------------------------------------------- helpers
     def _check_ids(self, ids: tf.Tensor, what: str) -> None:
-        tf.debugging.assert_equal(self.is_fitted, True, message="the model is not fitted; call tfrec.fit(model, data) first")
+        tf.debugging.assert_equal(self.is_fitted, True, message="the model is not fitted; call model.fit(dataset) first")
         tf.debugging.assert_greater(
             tf.reduce_min(tf.concat([tf.strings.length(ids), [1]], 0)), 0, message=f"{what} must be non-empty strings"
         )
@@ -306,3 +396,22 @@ class SimilarItems:
     @tf.function(input_signature=_SIMILAR_SIGNATURE, autograph=False)
     def serve_similar_items(self, item_id: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
         return self._similar_items(item_id, k)
+
+
+class _AdaptPass(keras.callbacks.Callback):
+    """Resets the model's fitting state before the adapt epoch and finalizes it right after
+    (first in the callback list, so the other callbacks' ``on_epoch_end`` see the weights)."""
+
+    def on_train_begin(self, logs=None) -> None:
+        self.model.reset_state()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.model.finalize_state()
+
+
+def _as_history(values: dict[str, list[float]]) -> keras.callbacks.History:
+    """A Keras ``History`` holding ``values`` (per-epoch logs of a trained model's fit)."""
+    history = keras.callbacks.History()
+    history.history = values
+    history.epoch = list(range(max((len(v) for v in values.values()), default=0)))
+    return history

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 
 from tfrec._keras import tf
-from tfrec.data.dataset import Dataset
 from tfrec.layers.covisitation import CoVisitationTable, count_pairs
 from tfrec.models.base import Recommender, SimilarItems
+from tfrec.models.fit_inputs import FitInputs
 
 SOURCES = ("auto", "sessions", "interactions")
 
@@ -95,13 +95,13 @@ class CoVisitation(SimilarItems, Recommender):
         object.__setattr__(self, "_events", None)
 
     # ---------------------------------------------------------------- fitting
-    def sessions(self, data: Dataset, indexed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def sessions(self, inputs: FitInputs, indexed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(item_idx int64[m], session int64[m], timestamp int64[m]), grouped by session, in order."""
-        use_sessions = self.source == "sessions" or (self.source == "auto" and data.sessions is not None)
+        use_sessions = self.source == "sessions" or (self.source == "auto" and inputs.sessions is not None)
         if use_sessions:
-            if data.sessions is None:
-                raise ValueError(f"covisit: source='sessions' but {data.name} has no sessions; use source='interactions' or 'auto'")
-            frame = data.sessions
+            if inputs.sessions is None:
+                raise ValueError(f"covisit: source='sessions' but {inputs.name} has no sessions (pass sessions= to fit); use source='interactions' or 'auto'")
+            frame = inputs.sessions
             session = frame["session_id"].to_numpy()
             position = frame["position"].to_numpy()
             later = (session[1:] > session[:-1]) | ((session[1:] == session[:-1]) & (position[1:] > position[:-1]))
@@ -123,10 +123,9 @@ class CoVisitation(SimilarItems, Recommender):
             new[1:] |= (stamps[1:] - stamps[:-1]) > self.session_gap
         return indexed["item_idx"].to_numpy(np.int64), np.cumsum(new) - 1, stamps
 
-    def prepare(self, data: Dataset) -> pd.DataFrame:
-        indexed = super().prepare(data)
-        object.__setattr__(self, "_events", self.sessions(data, indexed))
-        return indexed
+    def prepare(self, indexed: pd.DataFrame, inputs: FitInputs) -> None:
+        super().prepare(indexed, inputs)
+        object.__setattr__(self, "_events", self.sessions(inputs, indexed))
 
     def finalize_state(self) -> None:
         if self._events is not None:

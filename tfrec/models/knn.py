@@ -67,7 +67,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tfrec._keras import tf
-from tfrec.data.dataset import Dataset
 from tfrec.layers.neighbours import (
     RATING_SIMILARITIES,
     NeighbourTable,
@@ -117,7 +116,7 @@ class _NeighbourModel(Recommender):
             return float(self.shrinkage)
         return 100.0 if (self.similarity == "pearson_baseline" and not self.implicit) else 10.0
 
-    def _validate(self) -> None:
+    def check_params(self) -> None:
         def positive_int(key: str, minimum: int) -> None:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -147,10 +146,6 @@ class _NeighbourModel(Recommender):
                 raise ValueError(f"{self.registry_name}: {key} must be a number >= 0; got {value!r}")
 
     # --------------------------------------------------------------- fitting
-    def prepare(self, data: Dataset) -> pd.DataFrame:
-        self._validate()
-        return super().prepare(data)
-
     def reset_state(self) -> None:
         super().reset_state()
         self._accumulator.chunks = []

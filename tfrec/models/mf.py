@@ -8,9 +8,9 @@ from tfrec._keras import keras, tf  # first: selects Keras 2 before TensorFlow R
 
 import tensorflow_recommenders as tfrs  # noqa: E402  (after tfrec._keras)
 
-from tfrec.data.dataset import Dataset  # noqa: E402
 from tfrec.layers.fold_in import ridge_fold_in  # noqa: E402
 from tfrec.layers.towers import batch_invariant_matmul  # noqa: E402
+from tfrec.models.fit_inputs import FitInputs  # noqa: E402
 from tfrec.models.trained import TrainedRecommender, shape_free_variable  # noqa: E402
 
 
@@ -260,7 +260,7 @@ class MatrixFactorization(TrainedRecommender):
         self.global_mean.assign(0.0)
         self.fold_in_gram.assign(tf.zeros([d, d]))
 
-    def training_columns(self, indexed: pd.DataFrame, data: Dataset, holdout: bool = True):
+    def training_columns(self, indexed: pd.DataFrame, inputs: FitInputs, holdout: bool = True):
         columns = {
             "user_idx": indexed["user_idx"].to_numpy(np.int64),
             "item_idx": indexed["item_idx"].to_numpy(np.int64),
@@ -298,7 +298,7 @@ class MatrixFactorization(TrainedRecommender):
         network({key: tf.constant(value[:1]) for key, value in train_columns.items()})  # create the weights
         return network
 
-    def finish_training(self, network: MatrixFactorizationNetwork, data: Dataset) -> None:
+    def finish_training(self, network: MatrixFactorizationNetwork, inputs: FitInputs) -> None:
         """Copy the learned weights into the serving variables (row 0, the unknown user/item, zeroed)."""
 
         def without_oov(table: tf.Tensor) -> tf.Tensor:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec._keras import tf
-from tfrec.data.dataset import Dataset
+from tfrec.models.fit_inputs import FitInputs
 from tfrec.layers.tfidf import TfidfVectorizer, check_tfidf_params
 from tfrec.models.base import Recommender, SimilarItems
 
@@ -13,9 +13,9 @@ from tfrec.models.base import Recommender, SimilarItems
 class TfidfRecommender(SimilarItems, Recommender):
     """Content-based TF-IDF: rank items by the cosine of their text vector to the user's profile.
 
-    Item vectors: ``x_i`` = TF-IDF of ``data.items["text"]`` over the corpus of the N items
+    Item vectors: ``x_i`` = TF-IDF of the catalogue's ``text`` (``fit(..., catalog=items)``) over the corpus of the N items
     in the model's item vocabulary (the items in the training interactions; an item
-    missing from ``data.items`` has the empty text), computed by ``TfidfVectorizer``
+    missing from the catalogue has the empty text), computed by ``TfidfVectorizer``
     (``tfrec.layers.tfidf``). Defaults equal scikit-learn's ``TfidfVectorizer()``:
     lower-case, tokens ``(?u)\\b\\w\\w+\\b``, raw counts, idf = ln((1 + n) / (1 + df)) + 1,
     rows l2-normalised; ``lowercase``, ``min_df``, ``max_features``, ``idf``
@@ -86,11 +86,13 @@ class TfidfRecommender(SimilarItems, Recommender):
         self.history_weight = tf.Variable(1.0, trainable=False, name="history_weight")
 
     # ---------------------------------------------------------------- fitting
-    def prepare(self, data: Dataset) -> pd.DataFrame:
+    def prepare(self, indexed: pd.DataFrame, inputs: FitInputs) -> None:
         """Base vocabularies, then the item TF-IDF matrix and the profile weights."""
-        indexed = super().prepare(data)
+        super().prepare(indexed, inputs)
+        if not inputs.has_catalog:
+            raise ValueError("tfidf reads the items' text: pass the item catalogue to fit (model.fit(dataset, catalog=items))")
         item_ids = self.items.ids.numpy()[1:].astype(str)
-        catalog = data.items.drop_duplicates("item_id").set_index("item_id")["text"]
+        catalog = inputs.items.drop_duplicates("item_id").set_index("item_id")["text"]
         catalog.index = catalog.index.astype(str)
         texts = catalog.reindex(item_ids).fillna("").astype(str).to_numpy(dtype=object)
         self.vectorizer.adapt_texts(texts)
@@ -115,7 +117,6 @@ class TfidfRecommender(SimilarItems, Recommender):
         self.profile_weights.assign(weights.astype(np.float32))
         history = ratings.mean() if self.rating_weighted and not self.centered else 1.0
         self.history_weight.assign(history)
-        return indexed
 
     # ---------------------------------------------------------------- scoring
     def _item_matrix(self) -> tf.SparseTensor:

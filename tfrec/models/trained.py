@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from tfrec._keras import keras, tf
-from tfrec.data.dataset import Dataset
+from tfrec.data.pipelines import epoch_batches, ordered_batches, split_validation
 from tfrec.models.base import Recommender
-from tfrec.training.batches import epoch_batches, ordered_batches, split_validation
-from tfrec.training.checkpoint import ResumableCheckpoint
-from tfrec.training.tensorboard import tensorboard_run_dir, write_projector
+from tfrec.models.callbacks import ResumableCheckpoint
+from tfrec.models.fit_inputs import FitInputs
+from tfrec.models.tensorboard import tensorboard_run_dir, write_projector
 
 
 class TrainedRecommender(Recommender):
@@ -60,7 +60,7 @@ class TrainedRecommender(Recommender):
     MIN_VALIDATION = 100
     MIN_STEPS_PER_EPOCH = 10
 
-    def training_columns(self, indexed: pd.DataFrame, data: Dataset, holdout: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    def training_columns(self, indexed: pd.DataFrame, inputs: FitInputs, holdout: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
         """(training columns, validation columns or None); ``holdout=False``: all rows train."""
         raise NotImplementedError
 
@@ -71,7 +71,7 @@ class TrainedRecommender(Recommender):
         """Give the serving variables their sizes for this data (zeros until training)."""
         raise NotImplementedError
 
-    def finish_training(self, network: keras.Model, data: Dataset) -> None:
+    def finish_training(self, network: keras.Model, inputs: FitInputs) -> None:
         raise NotImplementedError
 
     def item_embeddings(self) -> np.ndarray:
@@ -99,11 +99,9 @@ class TrainedRecommender(Recommender):
         if not isinstance(self.refit, (bool, np.bool_)):
             raise ValueError(f"{self.registry_name}: refit must be True or False, got {self.refit!r}")
 
-    def prepare(self, data: Dataset) -> pd.DataFrame:
-        self.check_params()
-        indexed = super().prepare(data)
+    def prepare(self, indexed: pd.DataFrame, inputs: FitInputs) -> None:
+        super().prepare(indexed, inputs)
         self.reset_weights()
-        return indexed
 
     def holdout_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(training rows, validation rows) of ``n`` examples (no validation under MIN_VALIDATION)."""
@@ -160,7 +158,9 @@ class TrainedRecommender(Recommender):
         best = epochs if early_stopping is None or early_stopping.best_weights is None else early_stopping.best_epoch + 1
         return network, history, int(best)
 
-    def train(self, indexed: pd.DataFrame, data: Dataset, *, callbacks: list, verbose: int, checkpoint_dir: str | Path | None = None, **kwargs: Any) -> dict:
+    def train(
+        self, indexed: pd.DataFrame, inputs: FitInputs, *, callbacks: list, verbose: int, epochs: int | None = None, checkpoint_dir: str | Path | None = None
+    ) -> dict:
         """Learn the weights with ``model.fit`` (see the class docstring for the steps).
 
         ``checkpoint_dir``: save a checkpoint after every epoch there (one subfolder per
@@ -168,21 +168,20 @@ class TrainedRecommender(Recommender):
         and data, continue from it. Returns the Keras history of the search phase (per
         epoch losses and metrics), plus ``best_epoch`` and the ``refit_*`` losses.
         """
-        if kwargs:
-            raise TypeError(f"{self.registry_name}: unknown training options {sorted(kwargs)}; the options are: checkpoint_dir")
         keras.utils.set_random_seed(int(self.seed))
-        train_columns, val_columns = self.training_columns(indexed, data, holdout=True)
-        network, history, best = self.fit_network(train_columns, val_columns, int(self.epochs), callbacks, verbose, checkpoint_dir, "search")
+        train_columns, val_columns = self.training_columns(indexed, inputs, holdout=True)
+        max_epochs = int(self.epochs if epochs is None else epochs)
+        network, history, best = self.fit_network(train_columns, val_columns, max_epochs, callbacks, verbose, checkpoint_dir, "search")
         if val_columns is not None:
             history["best_epoch"] = [float(best)]
             if self.refit:
                 keras.utils.set_random_seed(int(self.seed))
-                all_columns, _ = self.training_columns(indexed, data, holdout=False)
+                all_columns, _ = self.training_columns(indexed, inputs, holdout=False)
                 run_dir = tensorboard_run_dir(callbacks)
                 refit_callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "refit"))] if run_dir else []
                 network, refit_history, _ = self.fit_network(all_columns, None, best, refit_callbacks, verbose, checkpoint_dir, "refit")
                 history.update({f"refit_{key}": value for key, value in refit_history.items()})
-        self.finish_training(network, data)
+        self.finish_training(network, inputs)
         run_dir = tensorboard_run_dir(callbacks)
         if run_dir is not None:
             titles = [t.decode() for t in self.item_titles.numpy()[1:]]

@@ -12,7 +12,7 @@ from tfrec._keras import tf  # first: selects Keras 2 before TensorFlow Recommen
 
 import tensorflow_recommenders as tfrs  # noqa: E402  (after tfrec._keras)
 
-from tfrec.data.dataset import Dataset
+from tfrec.models.fit_inputs import FitInputs
 from tfrec.layers.towers import (
     QUERY_EMBEDDINGS,
     CandidateTower,
@@ -54,10 +54,10 @@ class ItemFeatures:
     n_categories: int
 
 
-def item_features(data: Dataset, item_ids: np.ndarray, min_count: int, max_tokens: int = 8, max_categories: int = 8) -> ItemFeatures:
+def item_features(inputs: FitInputs, item_ids: np.ndarray, min_count: int, max_tokens: int = 8, max_categories: int = 8) -> ItemFeatures:
     """Title tokens (those in at least ``min_count`` titles, most frequent first, ties by
     text) and categories (``category`` split on "|") of the items ``item_ids`` (index 1..n)."""
-    catalog = data.items.drop_duplicates("item_id").set_index("item_id")
+    catalog = inputs.items.drop_duplicates("item_id").set_index("item_id")
     titles = catalog["title"].reindex(item_ids).fillna("").astype(str).to_numpy()
     categories = catalog["category"].reindex(item_ids).fillna("").astype(str).to_numpy()
     tokens = [title_tokens(t)[:max_tokens] for t in titles]
@@ -279,10 +279,10 @@ class TwoTower(TrainedRecommender):
         self.candidate_embeddings.assign(tf.zeros([self.items.size, out]))
         self.user_query_embeddings.assign(tf.zeros([self.users.size, out]))
 
-    def training_columns(self, indexed: pd.DataFrame, data: Dataset, holdout: bool = True):
+    def training_columns(self, indexed: pd.DataFrame, inputs: FitInputs, holdout: bool = True):
         users = indexed["user_idx"].to_numpy(np.int64)
         items = indexed["item_idx"].to_numpy(np.int64)
-        self.item_features_ = item_features(data, self.items.ids.numpy()[1:].astype(str), int(self.min_token_count))
+        self.item_features_ = item_features(inputs, self.items.ids.numpy()[1:].astype(str), int(self.min_token_count))
         columns = {"user_idx": users, "item_idx": items, "history_idx": previous_items(users, items, int(self.history_length))}
         train_rows, val_rows = self.holdout_rows(len(indexed)) if holdout else (np.arange(len(indexed)), np.zeros(0, np.int64))
         counts = np.bincount(items[train_rows], minlength=self.items.size).astype(np.float64)
@@ -313,7 +313,7 @@ class TwoTower(TrainedRecommender):
             query_tower, candidate_tower, self.items.size, float(self.temperature), bool(self.logq_correction), float(self.user_dropout), seed, ks
         )
 
-    def finish_training(self, network: TwoTowerNetwork, data: Dataset) -> None:
+    def finish_training(self, network: TwoTowerNetwork, inputs: FitInputs) -> None:
         """Copy the query tower's weights; embed every item once with the candidate tower."""
         for key, variable in self.query_weights.items():
             variable.assign(network.query_tower.tower_weights[key])

@@ -87,7 +87,7 @@ class ServedModel:
         from tfrec.export.savedmodel import metadata
 
         if not bool(model.is_fitted.numpy()):
-            raise ValueError(f"{model.registry_name}: the model is not fitted; call tfrec.fit(model, data) first")
+            raise ValueError(f"{model.registry_name}: the model is not fitted; call model.fit(dataset) or tfrec.fit(model, data) first")
         catalog = pd.DataFrame(
             {
                 "item_id": [i.decode() for i in model.items.ids.numpy()[1:]],

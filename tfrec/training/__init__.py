@@ -1,4 +1,4 @@
-"""Fitting: the one entry point every model walks through, and its TensorBoard logs."""
+"""``tfrec.fit``: the convenience over ``model.fit`` for a ``tfrec.data.Dataset``, with TensorBoard runs."""
 from tfrec.training.fit import FitResult, fit
 
 __all__ = ["FitResult", "fit"]
