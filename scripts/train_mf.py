@@ -1,220 +1,64 @@
-"""Biased matrix factorization with Keras: rating prediction on MovieLens (tfrec ``mf``).
+"""Matrix factorization trained with Keras ``model.fit`` on a ``tf.data`` TFRecord pipeline.
 
     python scripts/train_mf.py                       # the demo data, seconds
-    python scripts/train_mf.py ../shared/data/ml-100k  # MovieLens 100K, a few minutes
+    python scripts/train_mf.py ../shared/data/ml-100k
 
-The walk-through trains one model step by step, the way ``tfrec.training.fit`` does it
-(``MatrixFactorization.train``): load data -> vocabularies -> tf.data -> build the Keras
-network -> compile -> fit with TensorBoard, early stopping and checkpoint callbacks ->
-refit on all the data -> evaluate -> export a SavedModel -> reload it and serve.
-
-On MovieLens it then measures the figures of the report through ``tfrec.training.fit``:
-protocol R (mean RMSE over the official folds u1..u5, explicit mode) and protocol T
-(``temporal`` split, implicit mode) next to the peer rows of ``shared/PROTOCOLS.md``,
-epoch time and examples per second, export size, and ``recommend`` latency of the
-reloaded SavedModel for one user and for a batch of 1,000.
-
+A trained model: ``fit`` builds the vocabularies in a first pass over the batches, then
+runs Keras epochs of its network (early stopping on a held-out slice, a refit on all the
+data). With ``checkpoint_dir`` every epoch is checkpointed; run the script again after an
+interruption (Ctrl-C, kill) and the fit resumes where it stopped, ending with the same
+weights as an uninterrupted one. The steps are those of ``scripts/train_item_knn.py``.
 TensorBoard: ``tensorboard --logdir runs`` (curves, histograms, hparams, projector).
 """
 from __future__ import annotations
 
-import math
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
-from tfrec._keras import keras  # first: selects Keras 2 for TensorFlow Recommenders
-from tfrec.data import load_demo, load_movielens, make_split
+import tfrec  # noqa: F401  (first: selects Keras 2 for TensorFlow)
+from tfrec._keras import keras, tf
+from tfrec.data import load_data, make_split
 from tfrec.evaluation import evaluate
 from tfrec.export import export_model
-from tfrec.models.mf import MatrixFactorization
+from tfrec.models import make_model
 from tfrec.serving import ServedModel
-from tfrec.training import fit
-from tfrec.training.batches import epoch_batches, indexed_batches, ordered_batches
-from tfrec.training.checkpoint import ResumableCheckpoint
-from tfrec.training.tensorboard import write_projector
 
-OUT = Path("runs") / f"train_mf-{time.strftime('%Y%m%d-%H%M%S')}"
+# ## 1. Data: the training interactions in a TFRecord file, read by tf.data
+split = make_split(load_data(sys.argv[1] if len(sys.argv) > 1 else "demo"), "temporal")
+work = Path("runs") / f"train_mf-{split.train.name}"
+work.mkdir(parents=True, exist_ok=True)
+record_path = work / "train.tfrecord"
+if not record_path.is_file():
+    with tf.io.TFRecordWriter(str(record_path)) as writer:
+        for row in split.train.interactions.itertuples(index=False):
+            feature = {
+                "user_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[row.user_id.encode()])),
+                "item_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[row.item_id.encode()])),
+                "rating": tf.train.Feature(float_list=tf.train.FloatList(value=[row.rating])),
+                "timestamp": tf.train.Feature(int64_list=tf.train.Int64List(value=[row.timestamp])),
+            }
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+schema = {
+    "user_id": tf.io.FixedLenFeature([], tf.string),
+    "item_id": tf.io.FixedLenFeature([], tf.string),
+    "rating": tf.io.FixedLenFeature([], tf.float32),
+    "timestamp": tf.io.FixedLenFeature([], tf.int64),
+}
+train = tf.data.TFRecordDataset(str(record_path)).batch(8192).map(lambda rows: tf.io.parse_example(rows, schema))
 
-
-class EpochTimer(keras.callbacks.Callback):
-    """Seconds of each training epoch (validation excluded)."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._end = time.perf_counter(), None
-
-    def on_test_begin(self, logs=None):
-        self._end = self._end or time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append((self._end or time.perf_counter()) - self._start)
-
-
-def cold_start_metrics(served: ServedModel, split) -> dict[str, float]:
-    """Protocol T with every test user served as a stranger: unknown user id, their
-    training items (time order) as ``history``. Measures fold-in / the history tower."""
-    from tfrec.data.dataset import sorted_ids
-    from tfrec.evaluation.metrics import ranking_metrics
-
-    train = split.train.interactions.sort_values(["user_id", "timestamp"], kind="stable")
-    histories = train.groupby("user_id", sort=False)["item_id"].apply(list)
-    users = sorted_ids(split.test["user_id"])
-    pages = []
-    for start in range(0, len(users), 256):
-        chunk = users[start : start + 256]
-        ids, _ = served.recommend([f"stranger-{u}" for u in chunk], history=[histories.get(u, []) for u in chunk], k=20)
-        pages.append(ids.astype(object))
-    metrics = ranking_metrics(users, np.concatenate(pages), split.test[["user_id", "item_id"]], n_catalog=served.n_items, ks=(10, 20))
-    return {key: float(metrics[key]) for key in ("recall@10", "ndcg@10")}
-
-
-def directory_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-
-
-def latency_ms(served: ServedModel, users: list[str], repeats: int) -> float:
-    served.recommend(users, k=10)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        served.recommend(users, k=10)
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
-
-
-# ## 1. Load the data
-movielens = len(sys.argv) > 1
-data = load_movielens(sys.argv[1]) if movielens else load_demo()
-split = make_split(data, "u1" if movielens else "temporal")
-print(f"{data}\nsplit {split.name}: train {len(split.train.interactions):,}, test {len(split.test):,}")
-
-# ## 2. The model and its vocabularies (the adapt pass of tfrec.fit)
-model = MatrixFactorization(mode="explicit")
-indexed = model.prepare(split.train)  # ids -> indices, each user's items, rating range
-model.reset_state()
-for batch in indexed_batches(indexed, 65536):
-    model.update_state(batch)  # fallback popularity for unknown users
-model.finalize_state()
-
-# ## 3. tf.data: shuffled epochs (order = f(seed, epoch), so a resumed fit sees the same
-# batches), and a random validation slice of the training ratings for early stopping
-keras.utils.set_random_seed(model.seed)
-train_columns, val_columns = model.training_columns(indexed, split.train)
-n_train = len(train_columns["rating"])
-batch_size = min(model.batch_size_, max(1, math.ceil(n_train / model.MIN_STEPS_PER_EPOCH)))
-steps = math.ceil(n_train / batch_size)
-
-# ## 4. Build and compile the Keras network (a tfrs.Model: compute_loss = MSE + L2)
-network = model.build_network(train_columns)
-network.compile(optimizer=keras.optimizers.Adam(learning_rate=model.learning_rate))
-network.summary()
-
-# ## 5. Fit: TensorBoard, early stopping on validation RMSE, a checkpoint every epoch
-# (run the script again after an interruption with the same OUT to continue)
-callbacks = [keras.callbacks.TensorBoard(log_dir=str(OUT), histogram_freq=1)]
-timer = EpochTimer()
-early_stopping = None
-if val_columns is not None:
-    early_stopping = keras.callbacks.EarlyStopping(monitor="val_rmse", patience=model.patience, restore_best_weights=True)
-    callbacks.append(early_stopping)
-checkpoint = ResumableCheckpoint(OUT / "checkpoints", early_stopping, model.fingerprint(train_columns, "search"))
-initial_epoch = checkpoint.restore(network)
-network.fit(
-    epoch_batches(train_columns, batch_size, model.seed, initial_epoch, model.epochs),
-    validation_data=ordered_batches(val_columns, 8192) if val_columns is not None else None,
-    epochs=model.epochs,
-    initial_epoch=initial_epoch,
-    steps_per_epoch=steps,
-    callbacks=[*callbacks, checkpoint, timer],
-    verbose=2,
+# ## 2. Fit: vocabularies, then Keras epochs (resumable from checkpoint_dir)
+model = make_model("mf", mode="implicit")
+history = model.fit(
+    train,
+    catalog=split.train.items,
+    callbacks=[keras.callbacks.TensorBoard(log_dir=str(work / "tensorboard"), histogram_freq=1)],
+    checkpoint_dir=str(work / "checkpoints"),
 )
+print({key: values[-1] for key, values in history.history.items()})
 
-# ## 6. Refit on all training ratings for the best number of epochs
-if val_columns is not None and model.refit:
-    best = early_stopping.best_epoch + 1
-    print(f"best epoch {best} (validation RMSE {early_stopping.best:.4f}); refitting on all {len(indexed):,} ratings")
-    keras.utils.set_random_seed(model.seed)
-    all_columns, _ = model.training_columns(indexed, split.train, holdout=False)
-    network = model.build_network(all_columns)
-    network.compile(optimizer=keras.optimizers.Adam(learning_rate=model.learning_rate))
-    network.fit(
-        epoch_batches(all_columns, batch_size, model.seed, 0, best),
-        epochs=best,
-        steps_per_epoch=math.ceil(len(indexed) / batch_size),
-        callbacks=[keras.callbacks.TensorBoard(log_dir=str(OUT / "refit"))],
-        verbose=0,
-    )
-
-# ## 7. Into the serving model; item factors with titles to TensorBoard's projector
-model.finish_training(network, split.train)
-write_projector(OUT, model.item_embeddings(), [t.decode() for t in model.item_titles.numpy()[1:]])
-
-# ## 8. Evaluate, export, reload, serve
-in_memory = evaluate(ServedModel.from_model(model), split)
-path = export_model(model, OUT / "savedmodels")
+# ## 3. Evaluate through the serving functions, export, reload and serve
+print(evaluate(ServedModel.from_model(model), split, verbose=1))
+path = export_model(model, "savedmodels")
 served = ServedModel.load(path)
-reloaded = evaluate(served, split)
-assert in_memory == reloaded, "the reloaded SavedModel must score exactly like the model in memory"
-some_user = model.users.ids.numpy()[1].decode()
-ids, scores = served.recommend([some_user], k=5)
-mean_rmse = float(np.sqrt(np.mean((split.test["rating"] - split.train.interactions["rating"].mean()) ** 2)))
-print(f"\n{split.name}: RMSE {reloaded['rmse']:.4f}  MAE {reloaded['mae']:.4f}  (global mean: RMSE {mean_rmse:.4f}; reloaded SavedModel {path})")
-print(f"top 5 for user {some_user}:", [(str(i), served.title(i), round(float(s), 2)) for i, s in zip(ids[0], scores[0])])
-history = [str(i) for i in ids[0][:2]]
-print(f"a new user with history {history} (fold-in):", [str(i) for i in served.recommend(["new-user"], history=[history], k=3)[0][0]])
-epoch_s = float(np.median(timer.seconds[1:] or timer.seconds))  # the first epoch includes tracing
-print(f"epoch time {epoch_s:.2f} s, {n_train / epoch_s:,.0f} examples/s; export size {directory_size(path) / 1e6:.1f} MB")
-print(f"TensorBoard: tensorboard --logdir {OUT}")
-if not movielens:
-    sys.exit(0)
-
-# ## 9. Report figures (MovieLens): protocols R and T through tfrec.fit, next to the peers
-PEERS_R = {
-    "Surprise KNNBaseline (item, pearson_baseline)": (0.9204, 0.7214),
-    "Surprise SVD++ (defaults)": (0.9220, 0.7241),
-    "Surprise SVD tuned": (0.9229, 0.7270),
-    "Surprise BaselineOnly": (0.9457, 0.7499),
-}
-PEERS_T = {
-    "EASE (lambda 250)": (0.1150, 0.1976),
-    "implicit ALS (64 factors)": (0.1125, 0.1782),
-    "implicit BPR (64 factors)": (0.0918, 0.1626),
-    "MostPop": (0.0601, 0.1162),
-}
-rows, seconds = [], []
-for fold in ("u1", "u2", "u3", "u4", "u5"):
-    result = fit(MatrixFactorization(mode="explicit"), make_split(data, fold).train, verbose=0)
-    rows.append(evaluate(ServedModel.from_model(result.model), make_split(data, fold)))
-    seconds.append(result.fit_seconds)
-    print(f"{fold}: RMSE {rows[-1]['rmse']:.4f} MAE {rows[-1]['mae']:.4f} fit {result.fit_seconds:.1f} s (best epoch {result.history.get('best_epoch')})")
-print("\nProtocol R (mean of u1..u5)\n| model | RMSE | MAE | fit s/fold |\n|---|---|---|---|")
-print(f"| tfrec mf (explicit) | {np.mean([r['rmse'] for r in rows]):.4f} | {np.mean([r['mae'] for r in rows]):.4f} | {np.mean(seconds):.1f} |")
-for name, (rmse, mae) in PEERS_R.items():
-    print(f"| {name} | {rmse:.4f} | {mae:.4f} | |")
-
-temporal = make_split(data, "temporal")
-result = fit(MatrixFactorization(mode="implicit"), temporal.train, verbose=0)
-with tempfile.TemporaryDirectory() as folder:
-    exported = export_model(result.model, folder)
-    served_t = ServedModel.load(exported)
-    metrics = evaluate(served_t, temporal)
-    cold = cold_start_metrics(served_t, temporal)
-    size = directory_size(exported)
-    users = [u.decode() for u in result.model.users.ids.numpy()[1:]]
-    one = latency_ms(served_t, users[:1], 50)
-    thousand = latency_ms(served_t, (users * 2)[:1000], 10)
-print("\nProtocol T (temporal)\n| model | R@10 | R@20 | NDCG@10 | HR@10 | MAP@10 | Cov@10 | fit s |\n|---|---|---|---|---|---|---|---|")
-print(
-    f"| tfrec mf (implicit) | {metrics['recall@10']:.4f} | {metrics['recall@20']:.4f} | {metrics['ndcg@10']:.4f} | {metrics['hr@10']:.4f} "
-    f"| {metrics['map@10']:.4f} | {metrics['coverage@10']:.4f} | {result.fit_seconds:.1f} |"
-)
-for name, (r10, ndcg) in PEERS_T.items():
-    print(f"| {name} | {r10:.4f} | | {ndcg:.4f} | | | | |")
-print(f"\nunseen users folded in from their history (user id unknown): R@10 {cold['recall@10']:.4f}, NDCG@10 {cold['ndcg@10']:.4f}")
-print(f"implicit mode: SavedModel {size / 1e6:.2f} MB; recommend latency (reloaded, k=10): 1 user {one:.1f} ms, 1,000 users {thousand:.1f} ms")
+history_items = list(split.train.interactions["item_id"].iloc[:3])
+print(f"SavedModel {path}; a new user who liked {history_items} gets:", served.recommend(["new-user"], history=[history_items], k=5)[0][0])
