@@ -47,7 +47,7 @@ schema = {
 train = tf.data.TFRecordDataset(str(record_path)).batch(8192).map(lambda rows: tf.io.parse_example(rows, schema))
 
 # ## 2. Fit: vocabularies, then Keras epochs (resumable from checkpoint_dir)
-model = make_model("mf", mode="implicit")
+model = make_model("mf", feedback="implicit")
 history = model.fit(
     train,
     catalog=split.train.items,
