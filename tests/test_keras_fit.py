@@ -202,3 +202,18 @@ def test_a_trained_model_takes_keras_callbacks_and_epochs(train_sets):
     assert recorder.batches >= 3
     assert isinstance(stopper.model, keras.Model) and stopper.model is not model, "callbacks watch the network being trained"
     assert model.get_config()["epochs"] == 40, "fit's epochs= does not change the model's configuration"
+
+
+def test_covisit_streams_sessions_from_tf_data(train_sets):
+    """Sessions as a tf.data pipeline of rows give the model the DataFrame's sessions give."""
+    train = train_sets("demo")
+    assert train.sessions is not None
+    frame = train.sessions.sample(frac=1.0, random_state=0)  # any order: the model sorts by (session, position)
+    rows = tf.data.Dataset.from_tensor_slices(
+        {"session_id": frame["session_id"].to_numpy(np.int64), "item_id": frame["item_id"].to_numpy(str), "position": frame["position"].to_numpy(np.int32), "timestamp": frame["timestamp"].to_numpy(np.int64)}
+    )
+    streamed = make_model("covisit")
+    streamed.fit(train, sessions=rows, verbose=0)
+    assert model_fingerprint(streamed) == REFERENCE[case_key("demo", "covisit", {})]
+    with pytest.raises(DatasetSpecError, match="no column 'position'"):
+        make_model("covisit").fit(train, sessions=rows.map(lambda r: {"session_id": r["session_id"], "item_id": r["item_id"]}), verbose=0)

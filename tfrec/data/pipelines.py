@@ -2,8 +2,8 @@
 
 - ``interactions_dataset`` / ``sessions_dataset``: batches with string ids from a
   ``Dataset`` (what ``tfrec.fit`` hands to ``model.fit``);
-- ``interaction_batches``: a user's ``tf.data.Dataset`` checked and normalised for
-  ``model.fit`` (the one place that says which datasets fit accepts);
+- ``interaction_batches`` / ``session_batches``: a user's ``tf.data.Dataset`` checked
+  and normalised for ``model.fit`` (the one place that says which datasets fit accepts);
 - ``indexed_batches``, ``epoch_batches``, ``ordered_batches``: batches of integer
   indices, for the adapt pass and the training epochs of the trained models.
 
@@ -44,14 +44,18 @@ def interactions_dataset(
     return _batched(columns, batch_size, cache)
 
 
-def sessions_dataset(data: Dataset, batch_size: int = 4096, cache: bool = True) -> tf.data.Dataset:
+def sessions_dataset(data: Dataset | pd.DataFrame, batch_size: int = 4096, cache: bool = True) -> tf.data.Dataset:
     """Batches of ``{"session_id": int64[B], "item_id": string[B], "position": int32[B], "timestamp": int64[B]}``.
 
+    ``data``: a ``Dataset`` or a sessions table (the columns of ``Dataset.sessions``).
     Rows are in session order: by session id, then position (never shuffled; a session
     can span two batches). Without sessions in the data, each user's interactions sorted by
     (timestamp, item id) form one session, numbered in user id order.
     """
-    sessions = data.sessions if data.sessions is not None else sessions_from_interactions(data.interactions)
+    if isinstance(data, pd.DataFrame):
+        sessions = data
+    else:
+        sessions = data.sessions if data.sessions is not None else sessions_from_interactions(data.interactions)
     order = np.lexsort((sessions["position"].to_numpy(), sessions["session_id"].to_numpy()))
     if np.all(order[1:] > order[:-1]):
         order = None  # already in session order
@@ -206,6 +210,46 @@ def interaction_batches(dataset: tf.data.Dataset, batch_size: int = DEFAULT_FIT_
         if "timestamp" in batch:
             out["timestamp"] = tf.cast(batch["timestamp"], tf.int64)
         return out
+
+    return dataset.map(normalise, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+
+
+SESSION_KEYS = ("session_id", "item_id", "position", "timestamp")
+
+
+def session_batches(dataset: tf.data.Dataset, batch_size: int = DEFAULT_FIT_BATCH) -> tf.data.Dataset:
+    """Session batches for ``model.fit(..., sessions=...)``, checked once up front.
+
+    Elements: dicts with integer ``session_id`` and ``position`` (0-based within the
+    session), ``item_id`` (string or integer) and optionally an integer ``timestamp``
+    (default 0), as rows or batches (what ``sessions_dataset`` yields). Raises
+    ``DatasetSpecError`` naming the fix. Yields ``{"session_id": int64[B], "item_id":
+    string[B], "position": int64[B], "timestamp": int64[B]}``.
+    """
+    if not isinstance(dataset, tf.data.Dataset):
+        raise DatasetSpecError(f"sessions must be a tf.data.Dataset or a pandas DataFrame (e.g. data.sessions), got {type(dataset).__name__}")
+    spec = dataset.element_spec
+    if not isinstance(spec, dict):
+        raise DatasetSpecError(f"sessions: dataset elements must be dicts of columns, got {type(spec).__name__}")
+    missing = [key for key in SESSION_KEYS[:3] if key not in spec]
+    if missing:
+        raise DatasetSpecError(f"sessions: the dataset has no column {', '.join(map(repr, missing))}; its columns are {sorted(spec)}")
+    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise DatasetSpecError("sessions: the dataset repeats forever; drop .repeat() (make_csv_dataset: num_epochs=1)")
+    for key in SESSION_KEYS:
+        if key in spec and not (spec[key].dtype.is_integer or (key == "item_id" and spec[key].dtype == tf.string)):
+            raise DatasetSpecError(f"sessions: column {key!r} must be {'a string or ' if key == 'item_id' else 'an '}integer, got {spec[key].dtype.name}")
+    if spec["session_id"].shape.rank == 0:
+        dataset = dataset.batch(batch_size)
+
+    def normalise(batch: dict) -> dict:
+        item = batch["item_id"]
+        return {
+            "session_id": tf.cast(batch["session_id"], tf.int64),
+            "item_id": item if item.dtype == tf.string else tf.strings.as_string(item),
+            "position": tf.cast(batch["position"], tf.int64),
+            "timestamp": tf.cast(batch["timestamp"], tf.int64) if "timestamp" in batch else tf.zeros_like(tf.cast(batch["position"], tf.int64)),
+        }
 
     return dataset.map(normalise, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
 

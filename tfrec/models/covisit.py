@@ -101,16 +101,16 @@ class CoVisitation(SimilarItems, Recommender):
         if use_sessions:
             if inputs.sessions is None:
                 raise ValueError(f"covisit: source='sessions' but {inputs.name} has no sessions (pass sessions= to fit); use source='interactions' or 'auto'")
-            frame = inputs.sessions
-            session = frame["session_id"].to_numpy()
-            position = frame["position"].to_numpy()
+            parts = [  # streamed batch by batch; ids unknown to the training vocabulary become 0
+                (self.items.lookup(batch["item_id"]).numpy(), batch["session_id"].numpy(), batch["position"].numpy(), batch["timestamp"].numpy())
+                for batch in inputs.sessions
+            ]
+            if not parts:
+                raise ValueError(f"covisit: the sessions given to fit ({inputs.name}) are empty")
+            items, session, position, stamps = (np.concatenate(columns) for columns in zip(*parts))
             later = (session[1:] > session[:-1]) | ((session[1:] == session[:-1]) & (position[1:] > position[:-1]))
-            order = None if later.all() else np.lexsort((position, session))  # skip the sort when already ordered
-            codes, names = pd.factorize(frame["item_id"].astype(str), sort=False)
-            known = pd.Index(self.items.ids.numpy()[1:].astype(str)).get_indexer(np.asarray(names, dtype=object)) + 1
-            items = np.append(known, 0).astype(np.int64)[codes]  # code -1 (missing id) -> 0
-            stamps = frame["timestamp"].to_numpy(np.int64)
-            if order is not None:
+            if not later.all():  # skip the sort when already ordered
+                order = np.lexsort((position, session))
                 items, session, stamps = items[order], session[order], stamps[order]
             new = np.ones(len(items), dtype=bool)
             new[1:] = session[1:] != session[:-1]

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from tfrec._keras import tf
 from tfrec.data.dataset import ITEM_COLUMNS, SESSION_COLUMNS, DataError
+from tfrec.data.pipelines import DEFAULT_FIT_BATCH, session_batches, sessions_dataset
 
 
 @dataclass(frozen=True)
@@ -14,13 +16,14 @@ class FitInputs:
 
     items: the catalogue, columns ``item_id``, ``title``, ``text``, ``category`` (str);
         empty when none was given (titles are then the ids; ``tfidf`` needs one).
-    sessions: ``session_id``, ``user_id``, ``item_id``, ``position``, ``timestamp``, or
-        None (``covisit`` then cuts sessions from each user's interactions).
+    sessions: batches of ``session_id``, ``item_id``, ``position``, ``timestamp``
+        (``tfrec.data.pipelines.session_batches``), or None (``covisit`` then cuts
+        sessions from each user's interactions).
     name: the data's name for messages and TensorBoard ("tf.data" for a plain dataset).
     """
 
     items: pd.DataFrame
-    sessions: pd.DataFrame | None
+    sessions: tf.data.Dataset | None
     name: str
 
     @property
@@ -28,14 +31,16 @@ class FitInputs:
         return len(self.items) > 0
 
 
-def fit_inputs(catalog: pd.DataFrame | None, sessions: pd.DataFrame | None, name: str) -> FitInputs:
+def fit_inputs(catalog: pd.DataFrame | None, sessions: pd.DataFrame | tf.data.Dataset | None, name: str) -> FitInputs:
     """Check and complete the ``catalog=`` and ``sessions=`` arguments of ``model.fit``.
 
     ``catalog``: a DataFrame with an ``item_id`` column and any of ``title``, ``text``
     (what content models read) and ``category`` (several joined with "|"); a missing
     ``title`` or ``category`` is "", a missing ``text`` is the title and categories
     joined by a space. Ids become str. ``tfrec.data`` loaders give this frame as
-    ``data.items``. ``sessions``: as ``tfrec.data.Dataset.sessions``.
+    ``data.items``. ``sessions``: a table as ``tfrec.data.Dataset.sessions``, or a
+    ``tf.data.Dataset`` of such rows or batches (``session_batches``); streamed by the
+    model that reads it.
     """
     if catalog is None:
         items = pd.DataFrame({column: pd.Series(dtype=object) for column in ITEM_COLUMNS})
@@ -52,10 +57,9 @@ def fit_inputs(catalog: pd.DataFrame | None, sessions: pd.DataFrame | None, name
         else:
             items["text"] = (items["title"] + " " + items["category"].str.replace("|", " ", regex=False)).str.strip()
         items = items[list(ITEM_COLUMNS)].reset_index(drop=True)
-    if sessions is not None:
-        if not isinstance(sessions, pd.DataFrame):
-            raise DataError(f"sessions must be a pandas DataFrame (e.g. data.sessions), got {type(sessions).__name__}")
+    if isinstance(sessions, pd.DataFrame):
         missing = [c for c in SESSION_COLUMNS if c not in sessions.columns]
         if missing:
             raise DataError(f"sessions lack columns {missing}; columns are {list(sessions.columns)}")
-    return FitInputs(items=items, sessions=sessions, name=name)
+        sessions = sessions_dataset(sessions, batch_size=DEFAULT_FIT_BATCH, cache=False)
+    return FitInputs(items=items, sessions=None if sessions is None else session_batches(sessions), name=name)
