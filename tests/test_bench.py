@@ -28,6 +28,7 @@ def demo_bench(tmp_path_factory):
     return out, document
 
 
+@pytest.mark.slow
 def test_bench_on_demo_writes_json_markdown_chart_and_hparams(demo_bench):
     out, document = demo_bench
     saved = json.loads((out / "bench.json").read_text())
@@ -51,6 +52,7 @@ def test_bench_on_demo_writes_json_markdown_chart_and_hparams(demo_bench):
     assert {p.parent.name for p in runs} >= {"T-tfrec-popularity", "T-peer-ease"}
 
 
+@pytest.mark.slow
 def test_tfrec_popularity_equals_the_numpy_mostpop_peer_on_demo(demo, demo_split, demo_bench):
     _, document = demo_bench
     tfrec_row = next(r for r in document["rows"] if r["model"] == "popularity")
@@ -142,6 +144,7 @@ def test_every_peer_names_its_protocols():
 
 
 @pytest.mark.parametrize("name", ["mf", "two_tower"])
+@pytest.mark.slow
 def test_serving_vs_numpy_uses_embeddings_that_reproduce_the_savedmodel(name, fitted):
     from tfrec.bench.runner import serving_vs_numpy
 

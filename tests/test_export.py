@@ -41,6 +41,7 @@ def test_a_crash_mid_export_leaves_no_version_behind(fitted, tmp_path, monkeypat
     assert sorted(os.listdir(tmp_path / "popularity")) == ["1"]
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_and_runs_recommend(fitted):
     _, _, path = fitted.exported("popularity")
     cli = Path(sys.executable).with_name("saved_model_cli")

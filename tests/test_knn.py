@@ -323,6 +323,7 @@ def u1(ml100k):
 
 
 @pytest.mark.parametrize("case", list(SURPRISE_CASES))
+@pytest.mark.slow
 def test_predictions_equal_surprise_on_u1(u1, case):
     surprise = pytest.importorskip("surprise")
     from tfrec.serving import ServedModel
@@ -384,6 +385,7 @@ def temporal_metrics(ml100k):
     return metrics
 
 
+@pytest.mark.slow
 def test_protocol_t_at_or_above_peer_knn_rows(temporal_metrics):
     # PROTOCOLS.md: implicit CosineRecommender K=100: NDCG@10 0.1853, R@10 0.1087;
     # UserKNN cosine k=50, sum of neighbour similarity: NDCG@10 0.1867, R@10 0.1053.

@@ -273,6 +273,7 @@ def test_scale_50k_users():
             assert 0.0 <= m[f"{name}@{k}"] <= 1.0
 
 
+@pytest.mark.slow
 def test_100k_users_match_reference_and_report_timing(capsys):
     """At 100k users x K=20 (fixed-width unicode ids: the packed-word factorisation) the
     vectorised metrics equal the per-user reference; the time is printed, not asserted."""

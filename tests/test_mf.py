@@ -97,6 +97,7 @@ def small_synthetic():
     return make_synthetic(4000, seed=3)
 
 
+@pytest.mark.slow
 def test_explicit_predicts_ratings_better_than_the_mean(small_synthetic):
     from tfrec.data import make_split
 
@@ -122,6 +123,7 @@ def test_implicit_ranks_better_than_popularity(models, demo_split):
 
 
 @pytest.mark.parametrize("mode", MatrixFactorization.MODES)
+@pytest.mark.slow
 def test_early_stopping_and_refit_are_deterministic(small_synthetic, mode):
     # 4,000 interactions: a 200-example validation slice, so early stopping and refit run.
     runs = [fit(MatrixFactorization(mode=mode, epochs=6, patience=2), small_synthetic, verbose=0) for _ in range(2)]
@@ -131,6 +133,7 @@ def test_early_stopping_and_refit_are_deterministic(small_synthetic, mode):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
 
 
+@pytest.mark.slow
 def test_interrupted_fit_resumes_from_its_checkpoint(demo_split, tmp_path):
     folder = tmp_path / "checkpoints"
     fit(MatrixFactorization(epochs=3), demo_split.train, verbose=0, checkpoint_dir=folder)  # "interrupted" after 3 epochs

@@ -95,6 +95,7 @@ def test_unknown_user_is_served_from_history_by_the_query_tower(model):
     assert list(fallback[0]) != list(ids[0])  # not the popularity fallback
 
 
+@pytest.mark.slow
 def test_deeper_towers_export_and_reload(demo_split, tmp_path):
     from tfrec.export import export_model
 
@@ -114,6 +115,7 @@ def _mean_popularity_of_recommendations(model, split):
     return float(np.mean([counts.get(i, 0) for i in ids.ravel() if i]))
 
 
+@pytest.mark.slow
 def test_logq_correction_removes_the_bias_towards_unpopular_items():
     from tfrec.data import make_split, make_synthetic
 
@@ -125,6 +127,7 @@ def test_logq_correction_removes_the_bias_towards_unpopular_items():
     assert popularity[True] > 1.5 * popularity[False]
 
 
+@pytest.mark.slow
 def test_interrupted_fit_resumes_from_its_checkpoint(demo_split, tmp_path):
     folder = tmp_path / "checkpoints"
     fit(TwoTower(epochs=2), demo_split.train, verbose=0, checkpoint_dir=folder)
