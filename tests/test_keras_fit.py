@@ -217,3 +217,34 @@ def test_covisit_streams_sessions_from_tf_data(train_sets):
     assert model_fingerprint(streamed) == REFERENCE[case_key("demo", "covisit", {})]
     with pytest.raises(DatasetSpecError, match="no column 'position'"):
         make_model("covisit").fit(train, sessions=rows.map(lambda r: {"session_id": r["session_id"], "item_id": r["item_id"]}), verbose=0)
+
+
+def test_model_checkpoint_saves_the_fitted_weights_of_a_fixed_weight_model(train_sets, tmp_path):
+    train = train_sets("demo")
+    model = make_model("item_knn")
+    model.fit(train, callbacks=[keras.callbacks.ModelCheckpoint(str(tmp_path / "weights"), save_weights_only=True)], verbose=0)
+    other = make_model("item_knn")
+    other.fit(train.with_interactions(train.interactions.iloc[:40]), verbose=0)  # other data, other sizes
+    other.load_weights(str(tmp_path / "weights"))
+    for mine, theirs in zip(model.weights, other.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.name)
+    users = tf.constant(model.users.ids.numpy()[1:6])
+    empty = tf.zeros([5, 0], tf.string)
+    a, b = model.serve_recommend(users, empty, tf.constant(5)), other.serve_recommend(users, empty, tf.constant(5))
+    np.testing.assert_array_equal(a["item_ids"].numpy(), b["item_ids"].numpy())
+
+
+def test_backup_and_restore_works_on_a_trained_model(train_sets, tmp_path):
+    model = make_model("two_tower", epochs=2)
+    history = model.fit(train_sets("demo"), callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))], verbose=0)
+    assert history.history["loss"], "the network trained"
+
+
+def test_the_short_names_the_docs_use_exist():
+    import tfrec
+    from tfrec.export import export_model
+    from tfrec.training import fit
+
+    assert tfrec.fit is fit and tfrec.make_model is make_model and tfrec.export_model is export_model
+    with pytest.raises(AttributeError, match="no attribute 'fitt'"):
+        tfrec.fitt  # noqa: B018
