@@ -24,6 +24,15 @@ The peers are the ones ``shared/PROTOCOLS.md`` lists, with its settings:
   (32-dim id embeddings, Adagrad 0.1, batch 8192, 3 epochs);
 - protocol S: MostPop; the co-visitation reference (window 5, last 3 history items).
 
+Fit-time peers (``FIT_PEER``): the peer that does the work of one tfrec model's fit, for
+``tfrec bench --scale ... --peers paired``, which fits each model and its peer side by
+side at every size: ``tfidf`` against scikit-learn's ``TfidfVectorizer`` + user
+profiles (``SklearnTfidf``), ``covisit`` against a numpy co-visitation counter
+(``NumpyCovisit``), ``item_knn`` against implicit's ``CosineRecommender``
+(``ImplicitCosine``). The first two are opt-in (named, or through ``paired``), so the
+default peer set of the protocol runs is the PROTOCOLS.md one. scikit-learn and implicit
+serve here as peers only; tfrec's models never use them.
+
 implicit's own ``recommend`` and TFRS's ``BruteForce`` break ties in their own ways and
 do not exclude train items the same way, so for every peer the scores come from the
 peer's fitted state (factors, similarity) and the exclusion and top-k are the ones
@@ -33,6 +42,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -73,17 +83,21 @@ class Peer:
     """Common fitting state and the shared exclusion + top-k (see the module docstring).
 
     After ``fit``: ``user_ids`` / ``item_ids`` (train ids in tfrec's order),
-    ``matrix`` (csr float64 [n_users, n_items], 1 where the user interacted),
-    ``sequences`` (indexed train frame sorted by user, time, item), ``popularity``
-    (interaction counts per item), ``rating_range`` (min, mean, max).
+    ``user_codes`` / ``item_codes`` (int64 row and column of every train interaction, in
+    the train frame's order), ``matrix`` (csr float64 [n_users, n_items], 1 where the
+    user interacted), ``popularity`` (interaction counts per item), ``rating_range``
+    (min, mean, max) and, built on first use (only the peers that read it pay for the
+    sort), ``sequences`` (indexed train frame sorted by user, time, item).
     """
 
     key: ClassVar[str] = ""
     label: ClassVar[str] = ""
     protocols: ClassVar[tuple[str, ...]] = ()
     requires: ClassVar[str | None] = None  # an importable module the peer needs
+    imports: ClassVar[tuple[str, ...]] = ()  # modules its fit imports (see `preload`)
     predicts_ratings: ClassVar[bool] = False
     slow: ClassVar[bool] = False  # left out unless asked for by name
+    opt_in: ClassVar[bool] = False  # also left out unless asked for (fit-time peers of the scale runs)
 
     def __init__(self, **params: Any):
         self.params = params
@@ -92,6 +106,13 @@ class Peer:
     def available(cls) -> bool:
         return cls.requires is None or importlib.util.find_spec(cls.requires) is not None
 
+    @classmethod
+    def preload(cls) -> None:
+        """Import the modules the peer's fit needs, so that timing a fit does not time
+        imports (a tfrec model's fit does not import TensorFlow either)."""
+        for module in cls.imports + ((cls.requires,) if cls.requires else ()):
+            importlib.import_module(module)
+
     # ------------------------------------------------------------------ fitting
     def fit(self, train: Dataset) -> "Peer":
         frame = train.interactions
@@ -99,27 +120,35 @@ class Peer:
         self.item_ids = sorted_ids(frame["item_id"])
         self._user_index = pd.Index(self.user_ids)
         self._item_index = pd.Index(self.item_ids)
-        users = self._user_index.get_indexer(frame["user_id"].astype(str))
-        items = self._item_index.get_indexer(frame["item_id"].astype(str))
-        self.sequences = pd.DataFrame(
-            {
-                "user": users.astype(np.int64),
-                "item": items.astype(np.int64),
-                "rating": frame["rating"].to_numpy(np.float64),
-                "timestamp": frame["timestamp"].to_numpy(np.int64),
-            }
-        ).sort_values(["user", "timestamp", "item"], kind="stable", ignore_index=True)
+        users = self._user_index.get_indexer(frame["user_id"].astype(str)).astype(np.int64)
+        items = self._item_index.get_indexer(frame["item_id"].astype(str)).astype(np.int64)
+        self.user_codes, self.item_codes = users, items
+        self._frame = frame
+        self.__dict__.pop("sequences", None)  # a refit sorts again
         shape = (len(self.user_ids), len(self.item_ids))
         matrix = sparse.csr_matrix((np.ones(len(users)), (users, items)), shape=shape)
         matrix.data[:] = 1.0  # repeated (user, item) pairs count once
         self.matrix = matrix
         self.popularity = np.bincount(items, minlength=shape[1]).astype(np.float64)
-        ratings = self.sequences["rating"].to_numpy()
+        ratings = frame["rating"].to_numpy(np.float64)
         self.rating_range = (float(ratings.min()), float(ratings.mean()), float(ratings.max()))
         start = time.perf_counter()
         self._fit(train)
         self.fit_seconds = time.perf_counter() - start
         return self
+
+    @cached_property
+    def sequences(self) -> pd.DataFrame:
+        """The train interactions as (user, item, rating, timestamp) indices, sorted by
+        user, time, item (stable)."""
+        return pd.DataFrame(
+            {
+                "user": self.user_codes,
+                "item": self.item_codes,
+                "rating": self._frame["rating"].to_numpy(np.float64),
+                "timestamp": self._frame["timestamp"].to_numpy(np.int64),
+            }
+        ).sort_values(["user", "timestamp", "item"], kind="stable", ignore_index=True)
 
     def _fit(self, train: Dataset) -> None:
         """The peer's own fitting (the shared state above is ready)."""
@@ -257,6 +286,7 @@ class ImplicitCosine(_ImplicitPeer):
 
     key = "implicit_cosine"
     label = "ItemKNN (implicit CosineRecommender, K=100)"
+    imports = ("implicit.nearest_neighbours",)
 
     def __init__(self, K: int = 100):
         super().__init__(K=K)
@@ -275,6 +305,7 @@ class ImplicitALS(_ImplicitPeer):
 
     key = "implicit_als"
     label = "implicit ALS (64 factors, reg 0.05, 15 it)"
+    imports = ("implicit.cpu.als",)
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, iterations: int = 15, random_state: int = 42):
         super().__init__(factors=factors, regularization=regularization, iterations=iterations, random_state=random_state)
@@ -290,6 +321,7 @@ class ImplicitBPR(_ImplicitPeer):
 
     key = "implicit_bpr"
     label = "implicit BPR (64 factors, 100 it)"
+    imports = ("implicit.cpu.bpr",)
 
     def __init__(self, factors: int = 64, iterations: int = 100, random_state: int = 42):
         super().__init__(factors=factors, iterations=iterations, random_state=random_state)
@@ -298,6 +330,26 @@ class ImplicitBPR(_ImplicitPeer):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         return BayesianPersonalizedRanking(**self.params)
+
+
+def epoch_timer(keras):
+    """A Keras callback whose ``seconds`` list gets each epoch's time, from the start of
+    the epoch to the end of its last batch."""
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = self._last = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._last = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(self._last - self._start)
+
+    return EpochTimer()
 
 
 class TFRSTwoTower(Peer):
@@ -310,11 +362,15 @@ class TFRSTwoTower(Peer):
     ``tf.random.set_seed(42)``. The tutorial also computes ``FactorizedTopK`` during
     training; that metric does not change the weights (PROTOCOLS.md), so it is left
     out here (about 5x faster). score(u, i) = user_emb(u) . item_emb(i).
+
+    After ``fit``, ``epoch_seconds`` holds each epoch's time (first batch to last;
+    epoch 1 includes tracing), for throughput comparisons (``scripts/bench_two_tower.py``).
     """
 
     key = "tfrs_two_tower"
     label = "TFRS tutorial two-tower (32-dim, Adagrad 0.1, batch 8192, 3 ep)"
     requires = "tensorflow_recommenders"
+    imports = ("tfrec._keras",)
     protocols = ("T",)
 
     def __init__(self, embedding_dim: int = 32, learning_rate: float = 0.1, batch_size: int = 8192, epochs: int = 3, seed: int = 42):
@@ -352,7 +408,9 @@ class TFRSTwoTower(Peer):
         shuffled = ratings.shuffle(100_000, seed=p["seed"], reshuffle_each_iteration=False)
         model = TutorialModel()
         model.compile(optimizer=keras.optimizers.Adagrad(learning_rate=p["learning_rate"]))
-        model.fit(shuffled.batch(p["batch_size"]).cache(), epochs=p["epochs"], verbose=0)
+        timer = epoch_timer(keras)
+        model.fit(shuffled.batch(p["batch_size"]).cache(), epochs=p["epochs"], callbacks=[timer], verbose=0)
+        self.epoch_seconds = list(timer.seconds)
         self._user_factors = user_model(tf.constant(users)).numpy().astype(np.float64)
         self._item_factors = item_model(tf.constant(items)).numpy().astype(np.float64)
 
@@ -404,6 +462,109 @@ class CovisitReference(Peer):
     def scores(self, rows):
         co = np.asarray((self._recent[rows] @ self.covisit).todense())
         return co * (self.popularity.max() + 1.0) + self.popularity
+
+
+class SklearnTfidf(Peer):
+    """``tfidf``'s fit-time peer: scikit-learn's TF-IDF and user profiles.
+
+    Item vectors X = ``sklearn.feature_extraction.text.TfidfVectorizer()`` (defaults)
+    ``.fit_transform`` of the train items' ``text`` (the empty text for items missing
+    from the catalogue); user profiles ``normalize(R @ X)`` with R the user x item
+    rating matrix (csr; repeated pairs add up); score(u) = profile_u . X^T, the cosine.
+    """
+
+    key = "sklearn_tfidf"
+    label = "scikit-learn TfidfVectorizer + user profiles"
+    requires = "sklearn"
+    imports = ("sklearn.feature_extraction.text", "sklearn.preprocessing")
+    protocols = ("T",)
+    opt_in = True
+
+    def _fit(self, train):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.preprocessing import normalize
+
+        ratings = sparse.csr_matrix(
+            (self._frame["rating"].to_numpy(np.float64), (self.user_codes, self.item_codes)), shape=self.matrix.shape
+        )
+        catalog = train.items.drop_duplicates("item_id").set_index("item_id")["text"]
+        texts = catalog.reindex(self.item_ids).fillna("").astype(str).tolist()
+        self.item_vectors = TfidfVectorizer().fit_transform(texts)
+        self.profiles = normalize(ratings @ self.item_vectors)
+
+    def scores(self, rows):
+        return (self.profiles[rows] @ self.item_vectors.T).toarray()
+
+
+class NumpyCovisit(Peer):
+    """``covisit``'s fit-time peer: a straightforward numpy co-visitation counter with
+    the settings of tfrec's defaults.
+
+    Sequences: ``data.sessions`` ordered by (session_id, position) when the data has
+    sessions, else each user's train items in (time, item) order. Counts: for every
+    offset d in 1 .. window - 1, the pairs (a, b) and (b, a) of different known items d
+    apart in the same sequence, counted with ``np.unique(a * n + b, return_counts=True)``;
+    the ``top_n`` largest counts per item kept (ties by lower item). Scores: for the
+    user's last ``history_length`` train items h_0 (latest), h_1, ...:
+    sum_j history_decay ** j * C[h_j, c] + popularity_tiebreak * pop(c) / (max pop + 1).
+    """
+
+    key = "numpy_covisit"
+    label = "numpy co-visitation counter (window 5, top 100, last 5)"
+    protocols = ("T", "S")
+    opt_in = True
+
+    def __init__(self, window: int = 5, top_n: int = 100, history_length: int = 5, history_decay: float = 0.5,
+                 popularity_tiebreak: float = 0.01):
+        super().__init__(window=window, top_n=top_n, history_length=history_length, history_decay=history_decay,
+                         popularity_tiebreak=popularity_tiebreak)
+
+    def _fit(self, train):
+        p, n = self.params, len(self.item_ids)
+        order = np.lexsort((self.item_codes, self._frame["timestamp"].to_numpy(), self.user_codes))  # user, time, item
+        self._history = self.item_codes[order]
+        history_user = self.user_codes[order]
+        if train.sessions is not None:
+            sessions = train.sessions
+            by_session = np.lexsort((sessions["position"].to_numpy(), sessions["session_id"].to_numpy()))
+            sequence = self._item_index.get_indexer(sessions["item_id"].astype(str))[by_session]
+            session = sessions["session_id"].to_numpy()[by_session]
+        else:
+            sequence, session = self._history, history_user
+        keys = []
+        for d in range(1, p["window"]):
+            a, b = sequence[:-d], sequence[d:]
+            same = (session[:-d] == session[d:]) & (a != b) & (a >= 0) & (b >= 0)
+            a, b = a[same].astype(np.int64), b[same].astype(np.int64)
+            keys += [a * n + b, b * n + a]
+        pairs, counts = np.unique(np.concatenate(keys), return_counts=True)
+        row, col = pairs // n, pairs % n
+        by_count = np.lexsort((col, -counts, row))
+        row, col, counts = row[by_count], col[by_count], counts[by_count]
+        rank = np.arange(len(row)) - np.searchsorted(row, np.arange(n))[row]
+        keep = rank < p["top_n"]
+        self.neighbours = np.full((n, p["top_n"]), -1, np.int64)
+        self.weights = np.zeros((n, p["top_n"]))
+        self.neighbours[row[keep], rank[keep]] = col[keep]
+        self.weights[row[keep], rank[keep]] = counts[keep]
+        self._starts = np.searchsorted(history_user, np.arange(len(self.user_ids) + 1))
+
+    def scores(self, rows):
+        p, n = self.params, len(self.item_ids)
+        out = np.tile(p["popularity_tiebreak"] * self.popularity / (self.popularity.max() + 1.0), (len(rows), 1))
+        slots, items, weights = [], [], []
+        for slot, user in enumerate(rows):
+            end = self._starts[user + 1]
+            recent = self._history[max(self._starts[user], end - p["history_length"]) : end][::-1]
+            slots.append(np.full(len(recent), slot))
+            items.append(recent)
+            weights.append(p["history_decay"] ** np.arange(len(recent)))
+        slots, items, weights = np.concatenate(slots), np.concatenate(items), np.concatenate(weights)
+        neighbours = self.neighbours[items]
+        ok = neighbours >= 0
+        flat = (slots[:, None] * n + neighbours)[ok]
+        out += np.bincount(flat, weights=(weights[:, None] * self.weights[items])[ok], minlength=len(rows) * n).reshape(len(rows), n)
+        return out
 
 
 # ------------------------------------------------------------------ protocol R
@@ -489,18 +650,29 @@ PEERS: dict[str, type[Peer]] = {
     for cls in (
         GlobalMean, SurpriseBaseline, SurpriseSVD, SurpriseSVDTuned, SurpriseSVDpp, SurpriseKNNBasic, SurpriseKNNMeans,
         SurpriseKNNBaseline, MostPop, ImplicitCosine, UserKNNReference, ImplicitALS, ImplicitBPR, EASE, TFRSTwoTower,
-        CovisitReference,
+        CovisitReference, SklearnTfidf, NumpyCovisit,
     )
 }
+
+#: Each tfrec model's fit-time peer: the peer whose fit does the same work, fitted next to
+#: the model at every size by ``tfrec bench --scale SIZES --peers paired``.
+FIT_PEER = {"tfidf": "sklearn_tfidf", "covisit": "numpy_covisit", "item_knn": "implicit_cosine"}
 
 #: The peer each protocol's ratios are taken against (PROTOCOLS.md's strongest cheap row).
 REFERENCE_PEER = {"R": "surprise_svd", "T": "ease", "S": "covisit_ref"}
 
 
 def peers_for(protocol: str, names: list[str] | None = None) -> list[str]:
-    """Peer keys that apply to ``protocol``: ``names`` (None = every non-slow peer)."""
+    """Peer keys that apply to ``protocol``: ``names`` (None = every peer that is neither
+    slow nor opt-in)."""
     keys = list(PEERS) if names is None else names
-    return [k for k in keys if protocol in PEERS[k].protocols and (names is not None or not PEERS[k].slow)]
+    return [k for k in keys if protocol in PEERS[k].protocols and (names is not None or not (PEERS[k].slow or PEERS[k].opt_in))]
+
+
+def paired_peers(models: list[str]) -> list[str]:
+    """The fit-time peers (``FIT_PEER``) of ``models`` (names, or ``name:key=value``
+    variants), each once, in model order."""
+    return list(dict.fromkeys(FIT_PEER[m.split(":")[0]] for m in models if m.split(":")[0] in FIT_PEER))
 
 
 def make_peer(key: str, **params: Any) -> Peer:
