@@ -162,6 +162,8 @@ def test_serving_vs_numpy_uses_embeddings_that_reproduce_the_savedmodel(name, fi
         (["bench", "--peers", "nope"], "unknown peer 'nope'"),
         (["bench", "--models", "nope"], "unknown model 'nope'"),
         (["bench", "--scale"], "--scale without sizes"),
+        (["bench", "--repeat", "3"], "--repeat applies to --scale runs"),
+        (["bench", "--scale", "1K", "--models", "tfidf:min_df=x"], "min_df"),
     ],
 )
 def test_bench_cli_mistakes_are_one_line_and_exit_2(argv, message, capsys, tmp_path):
@@ -170,3 +172,92 @@ def test_bench_cli_mistakes_are_one_line_and_exit_2(argv, message, capsys, tmp_p
     assert main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------------- scale runs
+@pytest.fixture(scope="module")
+def scale_with_peer(tmp_path_factory):
+    """A scale run of tfidf next to its fit-time peer on tiny synthetic data, in-process
+    (the child-process path is the one ``demo_bench`` runs)."""
+    from tfrec.bench import run_scale
+
+    out = tmp_path_factory.mktemp("scale")
+    document = run_scale([3000], "tfidf", "paired", out_dir=out, isolate=False, speed_users=64, verbose=0)
+    return out, document
+
+
+@pytest.mark.slow
+def test_scale_run_fits_each_model_next_to_its_peer_with_the_ratio(scale_with_peer):
+    out, document = scale_with_peer
+    assert json.loads((out / "scale.json").read_text())["rows"] == json.loads(json.dumps(document["rows"], default=str))
+    rows = {(r["kind"], r["model"]): r for r in document["rows"]}
+    assert set(rows) == {("tfrec", "tfidf"), ("peer", "sklearn_tfidf")}
+    model, peer = rows[("tfrec", "tfidf")], rows[("peer", "sklearn_tfidf")]
+    assert model["status"] == peer["status"] == "ok" and model["size"] == peer["size"] == 3000
+    assert model["peer"] == "sklearn_tfidf" and model["peer_fit_s"] == peer["fit_s"] > 0
+    assert model["fit_ratio"] == pytest.approx(model["fit_s"] / peer["fit_s"])
+    for row in (model, peer):
+        assert row["fit_mb"] >= 0 and row["load_s"] > 0 and row["data"]["sessions"] > 0
+    table = (out / "scale.md").read_text()
+    assert "| model | interactions | tfrec fit s | peer | peer fit s | ratio | tfrec fit MiB | peer fit MiB |" in table
+    assert f"| `tfidf` | 3,000 | {model['fit_s']:.2f} | {peer['label']} | {peer['fit_s']:.2f} | {model['fit_ratio']:.2f}x |" in table
+    assert "fit s / peer" in table and "### Data" in table
+
+
+def test_scale_run_without_entries_measures_the_data_generator(tmp_path):
+    from tfrec.bench import run_scale
+
+    document = run_scale([2000, 3000], "none", "none", out_dir=tmp_path, isolate=False, verbose=0)
+    assert [(r["kind"], r["size"], r["data"]["interactions"]) for r in document["rows"]] == [("data", 2000, 2000), ("data", 3000, 3000)]
+    assert all(r["load_s"] > 0 and r["load_peak_mb"] >= 0 for r in document["rows"])
+    table = (tmp_path / "scale.md").read_text()
+    assert "| 3,000 | 3,000 |" in table and "tfrec fit s" not in table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["covisit", "tfidf"])
+def test_fit_time_peers_recommend_what_the_model_recommends(name, fitted, demo_split):
+    """The peers that time tfidf's and covisit's fit compute the same model: equal top-10."""
+    from tfrec.bench.peers import FIT_PEER
+    from tfrec.serving import ServedModel
+
+    served = ServedModel.from_model(fitted.model(name))
+    peer = make_peer(FIT_PEER[name]).fit(demo_split.train)
+    item_ids, _ = served.recommend(peer.user_ids, k=10)
+    assert np.array_equal(np.asarray(item_ids).astype(str), peer.recommend(peer.user_ids, k=10).astype(str))
+
+
+def test_models_variants_and_paired_peers():
+    from tfrec.bench.peers import PEERS, peers_for
+    from tfrec.bench.runner import (
+        resolve_models,
+        resolve_peers,
+        scale_entries,
+        split_entry,
+    )
+
+    assert split_entry("tfidf:min_df=2:sublinear_tf=true") == ("tfidf", {"min_df": 2, "sublinear_tf": True})
+    assert resolve_models("tfidf,item_knn,tfidf:min_df=2") == ["tfidf", "item_knn", "tfidf:min_df=2"]
+    with pytest.raises(ValueError, match="no parameter 'nope'"):
+        resolve_models("item_knn:nope=1")
+    models = ["tfidf", "covisit", "item_knn", "item_knn:shrinkage=5", "mf"]
+    assert resolve_peers("paired", models) == ["sklearn_tfidf", "numpy_covisit", "implicit_cosine"]
+    assert scale_entries(models, ["implicit_cosine", "ease"]) == [
+        ("tfrec", "tfidf"), ("tfrec", "covisit"), ("tfrec", "item_knn"), ("peer", "implicit_cosine"), ("tfrec", "item_knn:shrinkage=5"),
+        ("tfrec", "mf"), ("peer", "ease"),
+    ]
+    opt_in = {key for key, cls in PEERS.items() if cls.opt_in}
+    assert opt_in == {"sklearn_tfidf", "numpy_covisit"}
+    assert not opt_in & set(peers_for("T") + peers_for("S"))  # the protocol runs' default peers are unchanged
+    assert "numpy_covisit" in peers_for("S", ["numpy_covisit"])
+
+
+def test_peak_window_measures_growth_and_keeps_the_process_peak():
+    from tfrec.bench.runner import peak_growth_mb, peak_rss_mb, start_peak_window
+
+    before = peak_rss_mb()
+    window = start_peak_window()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    assert peak_growth_mb(window) >= 60
+    del block
+    assert peak_rss_mb() >= before

@@ -184,8 +184,8 @@ def _cmd_bench(args) -> int:
         else:
             sizes = [parse_size(size) for size in args.scale.split(",") if size.strip()]
         run_scale(sizes, args.models, "none" if args.peers == "default" else args.peers, out_dir=args.out / "scale", json_path=args.json,
-                  max_seconds=args.max_seconds, max_memory_gb=args.max_memory_gb, repeat=args.repeat, verbose=verbose, command=command,
-                  params=params)
+                  max_seconds=args.max_seconds, max_memory_gb=args.max_memory_gb, repeat=args.repeat, isolate=not args.in_process, verbose=verbose,
+                  command=command, params=params)
         return 0
     if args.repeat != 1:
         raise ValueError("--repeat applies to --scale runs")

@@ -11,6 +11,12 @@
   and of the protocol-T fit times;
 - ``runs/hparams/<stamp>/``: one TensorBoard run per row with its hparams (model,
   kind, protocol, data) and metrics, so the HParams dashboard compares the rows.
+
+``write_scale(document, out_dir)`` writes, for one ``run_scale`` document, ``scale.json``
+and ``scale.md``: every entry at every size (fit, fit CPU, fit memory, the ratio to the
+model's fit-time peer, export, peak memory, serving speed), the table of each model next
+to its peer (``peer_table``), the data generation time and memory per size
+(``data_table``) and the largest size each entry handled.
 """
 from __future__ import annotations
 
@@ -242,7 +248,7 @@ def tensorboard_hparams(document: dict, logdir: Path) -> Path:
         hp.hparams_config(hparams=hparams, metrics=[hp.Metric(_tag(key), display_name=key) for key in present])
     data_name = (document.get("data_summary") or {}).get("name", document["data"])
     for row in rows:
-        run = root / f"{row['protocol']}-{row['kind']}-{row['model']}"
+        run = root / f"{row['protocol']}-{row['kind']}-{row.get('entry', row['model']).replace(':', '-').replace('=', '')}"
         with tf.summary.create_file_writer(str(run)).as_default():
             hp.hparams({"model": row["model"], "kind": row["kind"], "protocol": row["protocol"], "data": data_name}, trial_id=run.name)
             for key in present:
@@ -274,36 +280,114 @@ def write_all(document: dict, out_dir: Path, *, json_path=None, tensorboard: boo
     return written
 
 
+def _ratio(value: Any) -> str:
+    return f"{value:.2f}x" if isinstance(value, (int, float)) else ""
+
+
+def peer_table(rows: list[dict]) -> str | None:
+    """Each tfrec model next to its fit-time peer at every size where both ran (the
+    README's "fit time next to peers" table): fit seconds, ratio, fit memory growth."""
+    paired = [r for r in rows if r["kind"] == "tfrec" and r.get("peer")]
+    if not paired:
+        return None
+    header = ["model", "interactions", "tfrec fit s", "peer", "peer fit s", "ratio", "tfrec fit MiB", "peer fit MiB"]
+    body = []
+    for r in paired:
+        name = r["label"].removeprefix("tfrec ")
+        if r["status"] != "ok" or "peer_fit_s" not in r:
+            peer = next((p for p in rows if p["kind"] == "peer" and p["model"] == r["peer"] and p["size"] == r["size"]), {})
+            why = r.get("error") if r["status"] != "ok" else peer.get("error")
+            body.append([f"`{name}`", f"{r['size']:,}", _fmt(r.get("fit_s"), 2), r["peer_label"], "", f"failed: {why}", "", ""])
+            continue
+        body.append([f"`{name}`", f"{r['size']:,}", _fmt(r["fit_s"], 2), r["peer_label"], _fmt(r["peer_fit_s"], 2), _ratio(r["fit_ratio"]),
+                     _fmt(r.get("fit_mb"), 0), _fmt(r.get("peer_fit_mb"), 0)])
+    return _table(header, body)
+
+
+def data_table(rows: list[dict]) -> str | None:
+    """Per size: the data and what generating it cost (the fastest of the size's jobs,
+    each of which generates the same data in its own process)."""
+    sizes = sorted({r["size"] for r in rows})
+    header = ["size", "interactions", "users", "items", "sessions", "generate s", "generate CPU s", "peak MiB", "kept MiB", "measured"]
+    body = []
+    for size in sizes:
+        loaded = [r for r in rows if r["size"] == size and r["status"] == "ok" and isinstance(r.get("load_s"), (int, float))]
+        if not loaded:
+            continue
+        best = min(loaded, key=lambda r: r["load_s"])
+        d = best.get("data") or {}
+        body.append([f"{size:,}", _fmt(d.get("interactions"), 0), _fmt(d.get("users"), 0), _fmt(d.get("items"), 0), _fmt(d.get("sessions"), 0),
+                     _fmt(best["load_s"], 2), _fmt(best.get("load_cpu_s"), 2), _fmt(best.get("load_peak_mb"), 0), _fmt(best.get("load_kept_mb"), 0),
+                     f"fastest of {sum(r.get('runs', 1) for r in loaded)}"])
+    return _table(header, body) if body else None
+
+
 def scale_markdown(document: dict) -> str:
     rows = document["rows"]
+    entries = [r for r in rows if r["kind"] != "data"]
     machine = document.get("machine", {})
+    repeat = document.get("repeat", 1)
     lines = [
         "## tfrec scale run (synthetic data)",
         "",
         f"Sizes {', '.join(f'{s:,}' for s in document['sizes'])} interactions (MovieLens-20M-like users/items per size); "
-        f"each model fits on all interactions, is exported, reloaded and timed on a sample of users, in its own process, "
-        f"limits {document['max_seconds']:.0f} s and {document['max_memory_gb']:.0f} GiB per model. "
-        f"{machine.get('cpus', '?')} CPUs, {machine.get('memory_gib', '?')} GiB. Run {document['created']}.",
+        + ("each model fits on all interactions, is exported, reloaded and timed on a sample of users, in its own process, "
+           if entries else "data generation only, in its own process, ")
+        + f"limits {document['max_seconds']:.0f} s and {document['max_memory_gb']:.0f} GiB per model"
+        + (f"; every entry ran {repeat} times per size, interleaved, and each row is its fastest fit" if repeat > 1 else "")
+        + ("" if document.get("isolated", True) else "; in-process run: memory figures are cumulative, no limits applied")
+        + f". {machine.get('cpus', '?')} CPUs, {machine.get('memory_gib', '?')} GiB. Run {document['created']}.",
     ]
     if document.get("command"):
         lines.append(f"Reproduce: `{document['command']}`")
-    header = ["model", "interactions", "users", "items", "fit s", "fit CPU s", "export s", "peak MiB", "base MiB", "users/s", "p50 ms", "status"]
-    body = []
-    for r in rows:
-        d = r.get("data") or {}
-        body.append([
-            r["label"], f"{r['size']:,}", _fmt(d.get("users"), 0), _fmt(d.get("items"), 0), _fmt(r.get("fit_s"), 1), _fmt(r.get("fit_cpu_s"), 1), _fmt(r.get("export_s"), 1),
-            _fmt(r.get("peak_mb") or r.get("watched_peak_mb"), 0), _fmt(r.get("base_mb"), 0), _fmt(r.get("users_per_s"), 0),
-            _fmt(r.get("latency_p50_ms"), 2), "ok" if r["status"] == "ok" else f"failed: {r.get('error')}",
-        ])
-    lines += ["", _table(header, body), "", "Largest size handled:"]
-    for label in dict.fromkeys(r["label"] for r in rows):
-        ok = [r["size"] for r in rows if r["label"] == label and r["status"] == "ok"]
-        bad = [r for r in rows if r["label"] == label and r["status"] != "ok"]
-        text = f"{max(ok):,}" if ok else "none"
-        if bad:
-            text += f" (at {bad[0]['size']:,}: {bad[0].get('error')})"
-        lines.append(f"- {label}: {text}")
+    if entries:
+        header = ["model", "interactions", "users", "items", "fit s", "fit CPU s", "fit MiB", "fit s / peer", "export s", "peak MiB", "base MiB",
+                  "users/s", "p50 ms", "status"]
+        body = []
+        for r in entries:
+            d = r.get("data") or {}
+            body.append([
+                r["label"], f"{r['size']:,}", _fmt(d.get("users"), 0), _fmt(d.get("items"), 0), _fmt(r.get("fit_s"), 1), _fmt(r.get("fit_cpu_s"), 1),
+                _fmt(r.get("fit_mb"), 0), _ratio(r.get("fit_ratio")), _fmt(r.get("export_s"), 1),
+                _fmt(r.get("peak_mb") or r.get("watched_peak_mb"), 0), _fmt(r.get("base_mb"), 0), _fmt(r.get("users_per_s"), 0),
+                _fmt(r.get("latency_p50_ms"), 2), "ok" if r["status"] == "ok" else f"failed: {r.get('error')}",
+            ])
+        lines += ["", _table(header, body)]
+    pairs = peer_table(rows)
+    if pairs:
+        lines += [
+            "", "### Fit time next to the peers",
+            "",
+            (
+                "Each tfrec model and its fit-time peer fitted one after the other on the same data, each in a fresh process. "
+                "fit s: tfrec's whole `tfrec.fit` (vocabularies, each user's items, the adapt pass, the model's own work, tracing "
+                "the serving functions); the peer's `fit` with its id factorisation. ratio = tfrec fit s / peer fit s. "
+                "fit MiB: peak resident memory during the fit minus the resident memory just before it (data loaded)."
+            ),
+            "",
+            pairs,
+        ]
+    data = data_table(rows)
+    if data:
+        lines += [
+            "", "### Data",
+            "",
+            (
+                "Generating the synthetic data (`tfrec.data.load_data(\"synthetic:N\")`) in each job's process: wall and CPU seconds, "
+                "peak resident memory over the memory before it (imports excluded) and what the returned data still holds."
+            ),
+            "",
+            data,
+        ]
+    if entries:
+        lines += ["", "Largest size handled:"]
+        for label in dict.fromkeys(r["label"] for r in entries):
+            ok = [r["size"] for r in entries if r["label"] == label and r["status"] == "ok"]
+            bad = [r for r in entries if r["label"] == label and r["status"] != "ok"]
+            text = f"{max(ok):,}" if ok else "none"
+            if bad:
+                text += f" (at {bad[0]['size']:,}: {bad[0].get('error')})"
+            lines.append(f"- {label}: {text}")
     return "\n".join(lines) + "\n"
 
 

@@ -25,7 +25,12 @@ What one job measures (on the data named by the job's spec):
   reloaded SavedModel (peers: through their numpy ``recommend``).
 - memory: ``ru_maxrss`` of the child after data loading and splitting ("base") and
   after fit + export ("peak"), in MiB. Peak includes the TensorFlow runtime and the
-  data (base); peak - base is what fitting and exporting added on top.
+  data (base); peak - base is what fitting and exporting added on top. "fit MiB"
+  (protocols T and S) is the fit's own growth: the peak resident memory during the fit
+  minus the resident memory just before it (Linux: ``VmHWM`` after resetting it through
+  ``/proc/self/clear_refs``; elsewhere peak - base).
+- data: wall and CPU seconds of loading the data (for ``synthetic:N``: generating it),
+  its peak growth over the memory before loading and what the loaded data still holds.
 - serving vs numpy (protocol T, tfrec models with user and item embedding matrices,
   e.g. ``mf`` and ``two_tower``): batch top-10 for every training user from the
   reloaded SavedModel against numpy brute force (matrix product + argpartition, with
@@ -33,10 +38,18 @@ What one job measures (on the data named by the job's spec):
 
 Scale mode (``run_scale``): synthetic data of growing size; each model fits on all of
 it, is exported, reloaded and timed on a sample of users; a model that fails, runs
-out of its time limit or passes the memory limit is not tried at larger sizes.
+out of its time limit or passes the memory limit is not tried at larger sizes. With
+peers (``paired``: each model's fit-time peer, ``peers.FIT_PEER``), each model and its
+peer run one after the other at every size, and the model's row gets the ratio of its
+fit seconds to the peer's, measured in the same run; ``repeat`` runs every entry several
+times, interleaved, and keeps each one's fastest fit. Scale fits write no TensorBoard
+run (its logging would count in the fit time). Models are names or variants
+``name:key=value[:key=value]`` (e.g. ``item_knn:shrinkage=5``), so one run can hold a model
+at two settings.
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -85,9 +98,54 @@ def log(message: str, verbose: int = 1) -> None:
         print(message, flush=True)
 
 
+#: The process's peak before the last `start_peak_window` (which resets the kernel's).
+_EARLIER_PEAK_MB = 0.0
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (``ru_maxrss``, KiB on Linux), MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return max(_EARLIER_PEAK_MB, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+
+
+def _status_mb(key: str) -> float | None:
+    """A ``/proc/self/status`` memory line (``VmRSS``, ``VmHWM``) in MiB; None off Linux."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def start_peak_window() -> dict[str, Any]:
+    """Start measuring the peak memory of a phase: remember the current resident memory
+    and reset the kernel's peak to it (``/proc/self/clear_refs``), keeping the process's
+    earlier peak for `peak_rss_mb`. Pass the result to `peak_growth_mb`."""
+    global _EARLIER_PEAK_MB
+    rss = _status_mb("VmRSS")
+    earlier = peak_rss_mb()
+    reset = False
+    if rss is not None:
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")
+            reset = True
+        except OSError:
+            pass
+    if reset:
+        _EARLIER_PEAK_MB = earlier
+    return {"rss_mb": rss if rss is not None else earlier, "reset": reset}
+
+
+def peak_growth_mb(window: dict[str, Any]) -> float:
+    """Peak resident memory since `start_peak_window` minus the memory at its start, MiB
+    (without the reset: the process peak minus that memory, an upper bound)."""
+    peak = _status_mb("VmHWM") if window["reset"] else None
+    if peak is None:
+        peak = peak_rss_mb()
+    return max(0.0, peak - window["rss_mb"])
 
 
 def parse_size(text: str) -> int:
@@ -136,7 +194,30 @@ def protocol_splits(data, protocol: str) -> tuple[list, str]:
 
 def data_summary(data) -> dict[str, Any]:
     frame = data.interactions
-    return {"name": data.name, "interactions": int(len(frame)), "users": int(frame["user_id"].nunique()), "items": int(frame["item_id"].nunique())}
+    summary = {"name": data.name, "interactions": int(len(frame)), "users": int(frame["user_id"].nunique()), "items": int(frame["item_id"].nunique())}
+    if data.sessions is not None:
+        summary["sessions"] = int(data.sessions["session_id"].nunique())
+    return summary
+
+
+def load_measured(spec: str) -> tuple[Any, dict[str, float]]:
+    """``load_bench_data(spec)`` with its wall and CPU seconds, its peak memory growth
+    and the memory the loaded data still holds (MiB over the memory before loading;
+    imports happen first and are not counted)."""
+    import importlib
+
+    importlib.import_module("tfrec.data.synthetic")  # imports are not part of loading
+
+    gc.collect()
+    window = start_peak_window()
+    start, cpu = time.perf_counter(), time.process_time()
+    data = load_bench_data(spec)
+    stats = {"load_s": time.perf_counter() - start, "load_cpu_s": time.process_time() - cpu, "load_peak_mb": peak_growth_mb(window)}
+    gc.collect()
+    rss = _status_mb("VmRSS")
+    if rss is not None:
+        stats["load_kept_mb"] = max(0.0, rss - window["rss_mb"])
+    return data, stats
 
 
 # ------------------------------------------------------------- speed helpers
@@ -312,12 +393,15 @@ def _tfrec_job(job: dict, splits: list, verbose: int) -> dict[str, Any]:
         return out
     split = splits[0]
     model = make_model(name, **params)
-    cpu = time.process_time()
-    result = fit(model, split.train, logdir=job.get("logdir"), verbose=verbose if job.get("scale") else 0)
+    gc.collect()
+    window, cpu = start_peak_window(), time.process_time()
+    # scale runs time the fit alone: a TensorBoard run would log inside the timed fit
+    result = fit(model, split.train, logdir=None if job.get("scale") else job.get("logdir"), verbose=verbose if job.get("scale") else 0)
     out["fit_s"] = result.fit_seconds
     out["fit_cpu_s"] = time.process_time() - cpu
+    out["fit_mb"] = peak_growth_mb(window)
     start = time.perf_counter()
-    path = export_model(model, job["export_dir"], name=f"{name}-{protocol}")
+    path = export_model(model, job["export_dir"], name=f"{entry_slug(job.get('entry', name))}-{protocol}")
     out["export_s"] = time.perf_counter() - start
     out["peak_mb"] = peak_rss_mb()
     out["savedmodel"] = str(path)
@@ -365,10 +449,14 @@ def _peer_job(job: dict, splits: list, verbose: int) -> dict[str, Any]:
         return out
     split = splits[0]
     peer = make_peer(job["name"], **job.get("params", {}))
+    peer.preload()  # imports are not part of the fit (tfrec's are not either)
+    gc.collect()
+    window = start_peak_window()
     start, cpu = time.perf_counter(), time.process_time()
     peer.fit(split.train)
     out["fit_s"] = time.perf_counter() - start
     out["fit_cpu_s"] = time.process_time() - cpu
+    out["fit_mb"] = peak_growth_mb(window)
     out["peak_mb"] = peak_rss_mb()
     if not job.get("scale"):
         users = sorted_ids(split.test["user_id"])
@@ -384,9 +472,14 @@ def _peer_job(job: dict, splits: list, verbose: int) -> dict[str, Any]:
 
 
 def execute_job(job: dict, verbose: int = 1) -> dict[str, Any]:
-    """Run one job in this process and return its result row (see the module docstring)."""
+    """Run one job in this process and return its result row (see the module docstring).
+    A job of kind "data" only loads the data (the data columns of a scale run)."""
     started = time.perf_counter()
-    data = load_bench_data(job["data"])
+    data, load = load_measured(job["data"])
+    if job["kind"] == "data":
+        summary = data_summary(data)
+        log(f"    data {summary['name']}: {summary['interactions']:,} interactions, loaded in {load['load_s']:.1f}s", verbose)
+        return {**load, "data": summary, "base_mb": peak_rss_mb(), "peak_mb": peak_rss_mb(), "job_s": time.perf_counter() - started, "status": "ok"}
     if job.get("scale"):
         from tfrec.data.splits import Split
 
@@ -399,7 +492,7 @@ def execute_job(job: dict, verbose: int = 1) -> dict[str, Any]:
     log(f"    data {summary['name']}: {summary['interactions']:,} interactions ({note}); base memory {base:.0f} MiB", verbose)
     run = _tfrec_job if job["kind"] == "tfrec" else _peer_job
     out = run(job, splits, verbose)
-    out.update({"base_mb": base, "job_s": time.perf_counter() - started, "split_note": note, "data": summary, "status": "ok"})
+    out.update({**load, "base_mb": base, "job_s": time.perf_counter() - started, "split_note": note, "data": summary, "status": "ok"})
     return out
 
 
@@ -469,6 +562,8 @@ def run_in_process(job: dict, *, verbose: int) -> dict[str, Any]:
 def _label(kind: str, name: str) -> str:
     if kind == "tfrec":
         return f"tfrec {name}"
+    if kind == "data":
+        return "data only"
     from tfrec.bench.peers import PEERS
 
     return PEERS[name].label
@@ -482,18 +577,36 @@ def _predicts_ratings(name: str, params: dict) -> bool:
     return bool(make_model(name, **params).predicts_ratings) if isinstance(value, property) else bool(value)
 
 
+def split_entry(entry: str) -> tuple[str, dict[str, Any]]:
+    """A model entry: ``"item_knn"`` -> ("item_knn", {}); a variant
+    ``"item_knn:shrinkage=5:min_support=2"`` -> ("item_knn", {"shrinkage": 5.0, "min_support": 2})
+    (values parsed and checked as ``--param`` parses them)."""
+    from tfrec.models import model_class, parse_param
+
+    name, *settings = (part.strip() for part in entry.split(":"))
+    model_class(name)
+    return name, dict(parse_param(name, text) for text in settings if text)
+
+
+def entry_slug(entry: str) -> str:
+    """A file-name form of an entry: ``item_knn:shrinkage=5`` -> ``item_knn-shrinkage5``."""
+    return entry.replace(":", "-").replace("=", "")
+
+
 def plan_jobs(data: str, protocols: list[str], models: list[str], peers: list[str] | None, params: dict[str, dict] | None = None) -> tuple[list[dict], list[str]]:
-    """Jobs for every protocol: the tfrec models that apply, then the available peers."""
+    """Jobs for every protocol: the tfrec models (entries, see `split_entry`) that apply,
+    then the available peers."""
     from tfrec.bench.peers import PEERS, peers_for
 
     jobs, notes = [], []
     params = params or {}
     for protocol in protocols:
-        for name in models:
-            model_params = {**PROTOCOL_PARAMS.get(protocol, {}).get(name, {}), **params.get(name, {})}
+        for entry in models:
+            name, variant = split_entry(entry)
+            model_params = {**PROTOCOL_PARAMS.get(protocol, {}).get(name, {}), **params.get(name, {}), **variant}
             if protocol == "R" and not _predicts_ratings(name, model_params):
                 continue
-            jobs.append({"kind": "tfrec", "name": name, "protocol": protocol, "data": data, "params": model_params})
+            jobs.append({"kind": "tfrec", "name": name, "entry": entry, "protocol": protocol, "data": data, "params": model_params})
         for key in peers_for(protocol, peers):
             cls = PEERS[key]
             if not cls.available():
@@ -506,7 +619,9 @@ def plan_jobs(data: str, protocols: list[str], models: list[str], peers: list[st
 
 
 def resolve_models(models: str | list[str] | None) -> list[str]:
-    from tfrec.models import MODELS, model_class
+    """Model entries: 'all' (or None), 'none', or a comma list of names and variants
+    (``item_knn:shrinkage=5``, see `split_entry`), each checked."""
+    from tfrec.models import MODELS
 
     if models is None or models == "all":
         return list(MODELS)
@@ -515,18 +630,22 @@ def resolve_models(models: str | list[str] | None) -> list[str]:
     if names == ["none"]:
         return []
     for name in names:
-        model_class(name)
+        split_entry(name)
     return names
 
 
-def resolve_peers(peers: str | list[str] | None) -> list[str] | None:
-    """None = every non-slow peer; 'none' = no peer; 'all' = every peer; else a list."""
-    from tfrec.bench.peers import PEERS
+def resolve_peers(peers: str | list[str] | None, models: list[str] | None = None) -> list[str] | None:
+    """None = every peer that is neither slow nor opt-in; 'none' = no peer; 'all' = every
+    peer; 'paired' = the fit-time peer of each of ``models`` (``peers.FIT_PEER``); else a
+    list of peer keys."""
+    from tfrec.bench.peers import PEERS, paired_peers
 
     if peers is None or peers == "default":
         return None
     if peers == "all":
         return list(PEERS)
+    if peers == "paired":
+        return paired_peers(models or [])
     names = [p.strip() for p in peers.split(",")] if isinstance(peers, str) else list(peers)
     names = [n for n in names if n]
     if names == ["none"]:
@@ -572,9 +691,12 @@ def run_jobs(jobs: list[dict], *, isolate: bool, max_seconds: float, max_memory_
             result = run_isolated(job, max_seconds=max_seconds, max_memory_mb=max_memory_mb, verbose=verbose)
         else:
             result = run_in_process(job, verbose=verbose)
-        row = {"model": job["name"], "kind": job["kind"], "label": label, "protocol": job["protocol"], "params": job.get("params", {}), **result}
+        row = {"model": job["name"], "entry": job.get("entry", job["name"]), "kind": job["kind"], "label": label, "protocol": job["protocol"],
+               "params": job.get("params", {}), **result}
         rows.append(row)
-        if row["status"] == "ok":
+        if row["status"] == "ok" and job["kind"] == "data":
+            log(f"    done in {row['wall_s']:.1f}s: loaded in {row['load_s']:.2f}s", verbose)
+        elif row["status"] == "ok":
             main = {"R": "rmse", "T": "ndcg@10", "S": "hr@10"}[job["protocol"]]
             quality = f"{main} {row[main]:.4f}, " if main in row else ""
             log(f"    done in {row['wall_s']:.1f}s: {quality}fit {row.get('fit_s', float('nan')):.2f}s, peak {row.get('peak_mb', 0):.0f} MiB", verbose)
@@ -609,7 +731,7 @@ def run_bench(
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol '{protocol}'; protocols are R, T, S or all")
     names = resolve_models(models)
-    peer_names = resolve_peers(peers)
+    peer_names = resolve_peers(peers, names)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs, notes = plan_jobs(data, protocols, names, peer_names, params)
@@ -634,6 +756,49 @@ def run_bench(
     return document
 
 
+def scale_entries(models: list[str], peers: list[str]) -> list[tuple[str, str]]:
+    """(kind, entry) in run order: each model followed by its fit-time peer (when that
+    peer is among ``peers`` and has not run yet at this size), then the other peers."""
+    from tfrec.bench.peers import FIT_PEER
+
+    order: list[tuple[str, str]] = []
+    for entry in models:
+        order.append(("tfrec", entry))
+        peer = FIT_PEER.get(entry.split(":")[0])
+        if peer in peers and ("peer", peer) not in order:
+            order.append(("peer", peer))
+    return order + [("peer", p) for p in peers if ("peer", p) not in order]
+
+
+def _fastest(runs: list[dict]) -> dict:
+    """One entry's row from its runs at one size: the ok run with the fastest fit (data
+    rows: the fastest load), else the last failure; with every run's seconds."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    key = "load_s" if runs[0]["kind"] == "data" else "fit_s"
+    best = dict(min(ok, key=lambda r: r.get(key, math.inf)) if ok else runs[-1])
+    if len(runs) > 1:
+        best["runs"] = len(runs)
+        best[f"{key}_runs"] = [r.get(key) for r in runs]
+    return best
+
+
+def pair_with_peers(rows: list[dict]) -> None:
+    """Give each tfrec row of one size its fit-time peer's fit (``peers.FIT_PEER``) from
+    the same size and run: ``peer``, ``peer_label``, ``peer_fit_s``, ``peer_fit_mb`` and
+    ``fit_ratio`` = tfrec fit s / peer fit s."""
+    from tfrec.bench.peers import FIT_PEER
+
+    for row in rows:
+        key = FIT_PEER.get(row["model"]) if row["kind"] == "tfrec" else None
+        peer = next((r for r in rows if r["kind"] == "peer" and r["model"] == key), None)
+        if peer is None:
+            continue
+        row["peer"], row["peer_label"] = key, peer["label"]
+        if row["status"] == "ok" and peer["status"] == "ok" and peer.get("fit_s"):
+            row["peer_fit_s"], row["peer_fit_mb"] = peer["fit_s"], peer.get("fit_mb")
+            row["fit_ratio"] = row["fit_s"] / peer["fit_s"]
+
+
 def run_scale(
     sizes: list[int],
     models: str | list[str] | None = None,
@@ -644,34 +809,54 @@ def run_scale(
     max_seconds: float = DEFAULT_MAX_SECONDS,
     max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
     speed_users: int = 4096,
+    repeat: int = 1,
+    isolate: bool = True,
     verbose: int = 1,
     command: str | None = None,
     params: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Fit + export every model on synthetic data of each size (ascending); a model that
-    fails at one size is not tried at the larger ones. Writes ``scale.json`` / ``scale.md``."""
+    """Fit + export every model (and peer) on synthetic data of each size (ascending),
+    each in its own process; an entry that fails at one size is not tried at the larger
+    ones. ``peers="paired"`` fits each model's fit-time peer next to it and gives the
+    model's row the ratio of the fit times (see `pair_with_peers`); ``repeat`` runs every
+    entry that many times per size, interleaved, keeping the fastest fit (`_fastest`).
+    With no model and no peer, each size only generates the data (its time and memory).
+    ``isolate=False`` runs every job in this process (quick checks: no time or memory
+    limit, and memory figures are cumulative). Writes ``scale.json`` / ``scale.md``
+    after every size."""
     from tfrec.bench import report
 
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, not {repeat}")
     names = resolve_models(models)
-    peer_names = resolve_peers(peers) or []
+    peer_names = resolve_peers(peers, names) or []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    alive = [("tfrec", n) for n in names] + [("peer", p) for p in peer_names]
+    alive = scale_entries(names, peer_names) or [("data", "data")]
     rows, started = [], time.time()
+    document: dict[str, Any] = {}
     for size in sorted(sizes):
-        jobs = [
-            {"kind": kind, "name": name, "protocol": "T", "data": f"synthetic:{size}", "scale": True, "speed_users": speed_users,
-             "serving_vs_numpy": False, "params": (params or {}).get(name, {})}
-            for kind, name in alive
-        ]
-        if not jobs:
+        if not alive:
             break
-        log(f"== size {size:,} interactions: {len(jobs)} entries", verbose)
-        done = run_jobs(jobs, isolate=True, max_seconds=max_seconds, max_memory_mb=max_memory_gb * 1024, verbose=verbose, out_dir=out_dir)
+        jobs = []
+        for kind, entry in alive:
+            name, variant = split_entry(entry) if kind == "tfrec" else (entry, {})
+            jobs.append({"kind": kind, "name": name, "entry": entry, "protocol": "T", "data": f"synthetic:{size}", "scale": True,
+                         "speed_users": speed_users, "serving_vs_numpy": False, "params": {**(params or {}).get(name, {}), **variant}})
+        log(f"== size {size:,} interactions: {len(jobs)} entries" + (f", {repeat} runs each" if repeat > 1 else ""), verbose)
+        runs: dict[tuple[str, str], list[dict]] = {}
+        for round_ in range(repeat):
+            todo = [job for job in jobs if all(r["status"] == "ok" for r in runs.get((job["kind"], job["entry"]), []))]
+            if repeat > 1:
+                log(f"-- run {round_ + 1} of {repeat}", verbose)
+            for row in run_jobs(todo, isolate=isolate, max_seconds=max_seconds, max_memory_mb=max_memory_gb * 1024, verbose=verbose, out_dir=out_dir):
+                runs.setdefault((row["kind"], row["entry"]), []).append(row)
+        done = [_fastest(runs[(job["kind"], job["entry"])]) for job in jobs]
         for row in done:
             row["size"] = size
+        pair_with_peers(done)
         rows += done
-        alive = [(r["kind"], r["model"]) for r in done if r["status"] == "ok"]
+        alive = [(r["kind"], r["entry"]) for r in done if r["status"] == "ok"]
         document = {
             "kind": "scale",
             "sizes": sorted(sizes),
@@ -680,6 +865,8 @@ def run_scale(
             "command": command,
             "max_seconds": max_seconds,
             "max_memory_gb": max_memory_gb,
+            "repeat": repeat,
+            "isolated": isolate,
             "machine": _machine(),
             "rows": rows,
         }
