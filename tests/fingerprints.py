@@ -24,7 +24,7 @@ ML100K = HERE.parents[1] / "shared" / "data" / "ml-100k"
 CASES = [
     *[("demo", name, {}) for name in ("popularity", "tfidf", "covisit", "user_knn", "item_knn", "mf", "two_tower")],
     *[("ml-100k", name, {}) for name in ("popularity", "tfidf", "covisit", "user_knn", "item_knn")],
-    ("ml-100k", "mf", {"mode": "implicit", "epochs": 2}),
+    ("ml-100k", "mf", {"feedback": "implicit", "epochs": 2}),
     ("ml-100k", "two_tower", {"epochs": 1}),
 ]
 

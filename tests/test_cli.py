@@ -49,7 +49,7 @@ def test_models_lists_every_model(capsys):
     "argv, message",
     [
         (["train", "nope"], "unknown model 'nope'"),
-        (["train", "popularity", "--param", "half_life=abc"], "not a valid"),
+        (["train", "popularity", "--param", "time_half_life=abc"], "not a valid"),
         (["train", "popularity", "--param", "colour=red"], "no parameter 'colour'"),
         (["train", "popularity", "--data", "/no/such/dir"], "/no/such/dir"),
         (["train", "popularity", "--split", "u1"], "u1"),

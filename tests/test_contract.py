@@ -162,9 +162,9 @@ USER_ITEMS: dict[str, list[str]] = {
 }
 COUNTS = {item: sum(item in items for items in USER_ITEMS.values()) for item in ITEMS}
 # The documented top-N setting where a model's default is not a top-N model (README: mf
-# is fitted with mode=implicit for protocol T); explicit mf predicts rating levels, which
+# is fitted with feedback=implicit for protocol T); explicit mf predicts rating levels, which
 # a checkerboard of positive interactions does not determine.
-TOP_N_SETTING = {"mf": {"mode": "implicit"}}
+TOP_N_SETTING = {"mf": {"feedback": "implicit"}}
 # two_tower learns by in-batch sampled softmax (batches of 13 here) for 20 epochs: on 126
 # interactions its ranking of a user's unseen items is whatever the id embeddings happened
 # to fit (with the defaults about half the users get an item of the other half first, and
@@ -173,8 +173,8 @@ TWO_TOWER_NO_KNOWN_ANSWER = (
     "two_tower: trained by in-batch softmax on 126 interactions it does not reliably recover the "
     "checkerboard (no answer known by construction); its ranking contract is checked by the other tests"
 )
-# Every model with its defaults, plus mf's implicit mode (both modes have a contract).
-CASES = [pytest.param(name, {}, id=name) for name in NAMES] + [pytest.param("mf", {"mode": "implicit"}, id="mf-implicit")]
+# Every model with its defaults, plus mf with implicit feedback (both have a contract).
+CASES = [pytest.param(name, {}, id=name) for name in NAMES] + [pytest.param("mf", {"feedback": "implicit"}, id="mf-implicit")]
 
 
 def _half(item: str) -> list[str]:
@@ -270,7 +270,7 @@ def test_known_answer_checkerboard_new_user_history(tiny, name):
     ids, _ = served.recommend(["new-1", "new-2", "new-3"], history=histories, k=N_ITEMS)
     for history, row in zip(histories, ids):
         got = list(row)
-        if not MODELS[name].uses_history:  # popularity: the fallback ranking without the history
+        if not make_model(name).uses_history:  # popularity: the fallback ranking without the history
             left = _popularity_order(history)
             assert got == left + [""] * (N_ITEMS - len(left)), history
             continue

@@ -10,6 +10,7 @@ import pytest
 from tfrec._keras import tf
 from tfrec.data.dataset import Dataset
 from tfrec.layers.covisitation import count_pairs, top_neighbours
+from tfrec.models import make_model
 from tfrec.models.covisit import CoVisitation
 from tfrec.training import fit
 
@@ -146,18 +147,18 @@ def _table(model) -> dict:
     return out
 
 
-@pytest.mark.parametrize("params", [{"top_n": 4}, {"top_n": 3, "directed": True, "position_decay": 0.5}])
+@pytest.mark.parametrize("params", [{"neighbours": 4}, {"neighbours": 3, "directed": True, "position_decay": 0.5}])
 def test_table_on_demo_equals_python_top_n(demo, params):
     model = fit(CoVisitation(**params), demo, verbose=0).model
     counts = reference_counts(demo_sessions(demo), window=5, directed=params.get("directed", False), position_decay=params.get("position_decay", 1.0))
     known = set(demo.interactions["item_id"])
     counts = {k: w for k, w in counts.items() if k[0] in known and k[1] in known}
-    assert _table(model) == reference_top(counts, params["top_n"])
-    assert model.table.neighbours.numpy().shape == (model.items.size, params["top_n"])
+    assert _table(model) == reference_top(counts, params["neighbours"])
+    assert model.table.neighbours.numpy().shape == (model.items.size, params["neighbours"])
 
 
 def test_table_on_ml100k_slice_with_session_gap_equals_python_top_n(ml_slice):
-    model = fit(CoVisitation(top_n=7, session_gap=3600, window=4), ml_slice, verbose=0).model
+    model = fit(CoVisitation(neighbours=7, session_gap=3600, window=4), ml_slice, verbose=0).model
     counts = reference_counts(user_sessions(ml_slice.interactions, 3600), window=4)
     assert _table(model) == reference_top(counts, 7)
     assert int(model.pair_count.numpy()) == len(counts)
@@ -201,7 +202,7 @@ def test_known_and_unknown_user_scores_equal_python_scorer(demo):
 def test_similar_items_are_the_stored_neighbours(demo):
     from tfrec.serving import ServedModel
 
-    model = fit(CoVisitation(top_n=5), demo, verbose=0).model
+    model = fit(CoVisitation(neighbours=5), demo, verbose=0).model
     table = _table(model)
     served = ServedModel.from_model(model)
     items = list(served.catalog["item_id"])
@@ -214,7 +215,7 @@ def test_similar_items_are_the_stored_neighbours(demo):
 
 
 def test_directed_counts_only_what_came_next(demo):
-    model = fit(CoVisitation(directed=True, top_n=60), demo, verbose=0).model
+    model = fit(CoVisitation(directed=True, neighbours=60), demo, verbose=0).model
     counts = reference_counts(demo_sessions(demo), window=5, directed=True)
     for item, neighbours in _table(model).items():
         for neighbour, weight in neighbours:
@@ -227,14 +228,16 @@ def test_bad_parameters_are_clear_errors(demo):
         ({"source": "clicks"}, "source"),
         ({"position_decay": 0}, "position_decay"),
         ({"history_decay": 1.5}, "history_decay"),
-        ({"top_n": 0}, "top_n"),
+        ({"neighbours": 0}, "neighbours"),
         ({"history_length": 0}, "history_length"),
         ({"session_gap": -1}, "session_gap"),
         ({"directed": "yes"}, "directed"),
         ({"popularity_tiebreak": -1}, "popularity_tiebreak"),
     ]:
-        with pytest.raises(ValueError, match=word):
-            CoVisitation(**params)
+        with pytest.raises(ValueError, match=f"covisit: {word} must be"):
+            make_model("covisit", **params)
+        with pytest.raises(ValueError, match=f"covisit: {word} must be"):
+            fit(CoVisitation(**params), demo, verbose=0)  # the constructor only stores: fit checks first
     no_sessions = Dataset(interactions=demo.interactions, items=demo.items, name="demo-no-sessions")
     with pytest.raises(ValueError, match="no sessions"):
         fit(CoVisitation(source="sessions"), no_sessions, verbose=0)
@@ -284,7 +287,7 @@ def test_protocol_s_on_ml100k(ml100k):
     defaults = evaluate(ServedModel.from_model(fit(CoVisitation(), split.train, verbose=0).model), split)
     assert defaults["hr@10"] >= 0.1379  # PROTOCOLS.md co-visitation reference row
     assert defaults["hr@10"] == pytest.approx(0.1548, abs=1e-4) and defaults["mrr@10"] == pytest.approx(0.0576, abs=1e-4)
-    reference = CoVisitation(history_length=3, history_decay=1.0, top_n=2000)
+    reference = CoVisitation(history_length=3, history_decay=1.0, neighbours=2000)
     ours = evaluate(ServedModel.from_model(fit(reference, split.train, verbose=0).model), split)
     hr, mrr = _protocol_s_reference(split)
     assert (ours["hr@10"], ours["mrr@10"]) == pytest.approx((hr, mrr), abs=1e-9)

@@ -176,7 +176,7 @@ def _dense_ratings(model):
 
 
 def _table(model):
-    return model.neighbours.index.numpy(), model.neighbours.weight.numpy()
+    return model.neighbour_table.index.numpy(), model.neighbour_table.weight.numpy()
 
 
 @pytest.mark.parametrize("path", ["gather", "sparse product"])
@@ -243,7 +243,7 @@ def test_user_knn_ranking_formula_and_fold_in(fitted):
     np.testing.assert_allclose(scores[3], expected, rtol=1e-5, atol=1e-6)
 
 
-def _reference_estimate(model, user, item, dense, mode):
+def _reference_estimate(model, user, item, dense, rating_form):
     """Surprise's KNNBasic / KNNWithMeans / KNNBaseline estimate from the model's table."""
     index, weight = _table(model)
     x, y = (user, item) if model.user_based else (item, user)
@@ -255,12 +255,12 @@ def _reference_estimate(model, user, item, dense, mode):
         r = dense[j, y] if model.user_based else dense[y, j]
         if j > 0 and w > 0 and r != 0:
             used.append((j, w, r))
-    used = used[: model.k_rating]
+    used = used[: model.rating_neighbours]
     sum_w = sum(w for _, w, _ in used)
-    enough = len(used) >= model.min_k and sum_w > 0
-    if mode == "basic":
+    enough = len(used) >= model.min_rating_neighbours and sum_w > 0
+    if rating_form == "basic":
         return sum(w * r for _, w, r in used) / sum_w if enough else float(model.rating_range.numpy()[1])
-    if mode == "means":
+    if rating_form == "means":
         base, residual = means[x], [r - means[j] for j, _, r in used]
     else:
         base = mu + b_u[user] + b_i[item]
@@ -269,27 +269,29 @@ def _reference_estimate(model, user, item, dense, mode):
 
 
 @pytest.mark.parametrize("name", ["item_knn", "user_knn"])
-@pytest.mark.parametrize("mode", ["basic", "means", "baseline"])
-def test_rating_prediction_formula(demo_split, name, mode):
-    model = make_model(name, mode=mode, implicit=False, similarity="pearson", k=8, k_rating=3, min_k=2, shrinkage=0.0)
+@pytest.mark.parametrize("rating_form", ["basic", "means", "baseline"])
+def test_rating_prediction_formula(demo_split, name, rating_form):
+    model = make_model(
+        name, rating_form=rating_form, feedback="explicit", similarity="pearson", neighbours=8, rating_neighbours=3, min_rating_neighbours=2, shrinkage=0.0
+    )
     fit(model, demo_split.train, verbose=0)
     dense = _dense_ratings(model)
     rng = np.random.default_rng(0)
     users = rng.integers(1, model.users.size, 40)
     items = rng.integers(1, model.items.size, 40)
     predicted = model.score_pairs(tf.constant(users, tf.int64), tf.constant(items, tf.int64)).numpy()
-    expected = [_reference_estimate(model, u, i, dense, mode) for u, i in zip(users, items)]
+    expected = [_reference_estimate(model, u, i, dense, rating_form) for u, i in zip(users, items)]
     np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
     "params,match",
     [
-        ({"similarity": "pearson"}, "implicit=False"),
-        ({"mode": "median"}, "mode must be one of"),
-        ({"similarity": "jaccard", "implicit": False}, "similarity must be one of"),
-        ({"k": 0}, "k must be an integer"),
-        ({"shrinkage": -1.0}, "shrinkage must be a number"),
+        ({"similarity": "pearson"}, "feedback='explicit'"),
+        ({"rating_form": "median"}, "rating_form must be one of"),
+        ({"similarity": "jaccard", "feedback": "explicit"}, "similarity must be one of"),
+        ({"neighbours": 0}, "neighbours must be an integer"),
+        ({"shrinkage": -1.0}, "shrinkage must be None .* or a number"),
     ],
 )
 def test_bad_parameters_are_named(demo, params, match):
@@ -299,18 +301,19 @@ def test_bad_parameters_are_named(demo, params, match):
 
 # --------------------------------------------------------------------- ML-100K
 SURPRISE_CASES = {
-    # name, Surprise class, its options, tfrec parameters (k=5000: the full similarity row)
+    # name, Surprise class, its options, tfrec parameters (neighbours=5000: the full similarity row)
     "item KNNBaseline pearson_baseline": (
         "item_knn", "KNNBaseline", {"sim_options": {"name": "pearson_baseline", "user_based": False}},
-        {"implicit": False, "similarity": "pearson_baseline", "mode": "baseline"},
+        {"feedback": "explicit", "similarity": "pearson_baseline", "rating_form": "baseline"},
     ),
     "user KNNWithMeans msd": (
         "user_knn", "KNNWithMeans", {"sim_options": {"name": "msd", "user_based": True}},
-        {"implicit": False, "similarity": "msd", "mode": "means", "shrinkage": 0.0},
+        {"feedback": "explicit", "similarity": "msd", "rating_form": "means", "shrinkage": 0.0},
     ),
     "item KNNBasic pearson min_support min_k": (
         "item_knn", "KNNBasic", {"k": 20, "min_k": 2, "sim_options": {"name": "pearson", "user_based": False, "min_support": 3}},
-        {"implicit": False, "similarity": "pearson", "mode": "basic", "shrinkage": 0.0, "k_rating": 20, "min_k": 2, "min_support": 3},
+        {"feedback": "explicit", "similarity": "pearson", "rating_form": "basic", "shrinkage": 0.0, "rating_neighbours": 20, "min_rating_neighbours": 2,
+         "min_support": 3},
     ),
 }
 
@@ -335,7 +338,7 @@ def test_predictions_equal_surprise_on_u1(u1, case):
     algo = getattr(surprise, algo_name)(verbose=False, **options)
     algo.fit(surprise.Dataset.load_from_df(frame, reader).build_full_trainset())
     expected = np.array([algo.predict(u, i).est for u, i in zip(test["user_id"], test["item_id"])])
-    model = make_model(name, k=5000, **params)
+    model = make_model(name, neighbours=5000, **params)
     fit(model, u1.train, verbose=0)
     predicted = ServedModel.from_model(model).score(test["user_id"].tolist(), test["item_id"].tolist())
     known = (test["user_id"].isin(set(train["user_id"])) & test["item_id"].isin(set(train["item_id"]))).to_numpy()

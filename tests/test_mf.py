@@ -53,16 +53,16 @@ def test_ridge_fold_in_equals_numpy(exponent, with_gram):
 
 @pytest.fixture(scope="module")
 def models(demo_split):
-    return {mode: fit(MatrixFactorization(mode=mode), demo_split.train, verbose=0).model for mode in MatrixFactorization.MODES}
+    return {feedback: fit(MatrixFactorization(feedback=feedback), demo_split.train, verbose=0).model for feedback in MatrixFactorization.FEEDBACK}
 
 
-@pytest.mark.parametrize("mode", MatrixFactorization.MODES)
-def test_unknown_user_is_folded_in_from_history(models, mode):
-    model = models[mode]
+@pytest.mark.parametrize("feedback", MatrixFactorization.FEEDBACK)
+def test_unknown_user_is_folded_in_from_history(models, feedback):
+    model = models[feedback]
     history_ids = ["3", "17", "42", "not-an-item"]
     history = model.items.lookup(tf.constant([history_ids])).numpy()
     q = model.item_factors.numpy()
-    if mode == "explicit":
+    if feedback == "explicit":
         r_max, mu = model.rating_range.numpy()[2], model.global_mean.numpy()
         targets = r_max - mu - model.item_bias.numpy()[history]
         p = numpy_ridge(q, history, targets, model.l2_, 0.5)
@@ -122,11 +122,11 @@ def test_implicit_ranks_better_than_popularity(models, demo_split):
     assert implicit["ndcg@10"] > baseline["ndcg@10"]
 
 
-@pytest.mark.parametrize("mode", MatrixFactorization.MODES)
+@pytest.mark.parametrize("feedback", MatrixFactorization.FEEDBACK)
 @pytest.mark.slow
-def test_early_stopping_and_refit_are_deterministic(small_synthetic, mode):
+def test_early_stopping_and_refit_are_deterministic(small_synthetic, feedback):
     # 4,000 interactions: a 200-example validation slice, so early stopping and refit run.
-    runs = [fit(MatrixFactorization(mode=mode, epochs=6, patience=2), small_synthetic, verbose=0) for _ in range(2)]
+    runs = [fit(MatrixFactorization(feedback=feedback, epochs=6, patience=2), small_synthetic, verbose=0) for _ in range(2)]
     assert "best_epoch" in runs[0].history and "refit_loss" in runs[0].history
     assert len(runs[0].history["refit_loss"]) == runs[0].history["best_epoch"][0]
     for a, b in zip(runs[0].model.weights, runs[1].model.weights):
@@ -161,7 +161,7 @@ def test_tensorboard_run_has_curves_and_projector(demo_split, tmp_path):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"mode": "ratings"}, "mode must be one of"),
+        ({"feedback": "ratings"}, "feedback must be one of"),
         ({"factors": 0}, "factors"),
         ({"l2": -1.0}, "l2"),
         ({"validation_fraction": 0.7}, "validation_fraction"),

@@ -17,9 +17,9 @@ def _counts(model) -> pd.Series:
 def _check_counts(data, **params):
     model = fit(Popularity(**params), data, verbose=0, batch_size=1000).model
     frame = data.interactions
-    if params.get("half_life"):
+    if params.get("time_half_life"):
         age = frame["timestamp"].max() - frame["timestamp"]
-        weight = 0.5 ** (age / params["half_life"])
+        weight = 0.5 ** (age / params["time_half_life"])
     else:
         weight = pd.Series(1.0, index=frame.index)
     if params.get("rating_weighted"):
@@ -30,12 +30,12 @@ def _check_counts(data, **params):
     np.testing.assert_allclose(got[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-9)
 
 
-@pytest.mark.parametrize("params", [{}, {"rating_weighted": True}, {"half_life": 50.0}, {"rating_weighted": True, "half_life": 7.0}])
+@pytest.mark.parametrize("params", [{}, {"rating_weighted": True}, {"time_half_life": 50.0}, {"rating_weighted": True, "time_half_life": 7.0}])
 def test_counts_equal_pandas_groupby_on_demo(demo, params):
     _check_counts(demo, **params)
 
 
-@pytest.mark.parametrize("params", [{}, {"rating_weighted": True, "half_life": 30 * 86400.0}])
+@pytest.mark.parametrize("params", [{}, {"rating_weighted": True, "time_half_life": 30 * 86400.0}])
 def test_counts_equal_pandas_groupby_on_ml100k(ml100k, params):
     _check_counts(ml100k, **params)
 

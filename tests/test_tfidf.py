@@ -9,6 +9,7 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from tfrec._keras import tf
 from tfrec.layers.tfidf import TfidfVectorizer
+from tfrec.models import make_model
 from tfrec.models.tfidf import TfidfRecommender
 from tfrec.training import fit
 
@@ -90,7 +91,7 @@ def test_keras_idf_and_max_features():
     assert [w.decode() for w in top.vocabulary.numpy()] == ["b2", "d4"]
 
 
-def test_empty_corpus_and_bad_parameters_are_clear_errors():
+def test_empty_corpus_and_bad_parameters_are_clear_errors(demo):
     with pytest.raises(ValueError, match="no token"):
         TfidfVectorizer().adapt_texts(["a", "", "! ?"])
     for params, word in [
@@ -101,8 +102,13 @@ def test_empty_corpus_and_bad_parameters_are_clear_errors():
         ({"sublinear_tf": "yes"}, "sublinear_tf"),
         ({"centered": 1}, "centered"),
     ]:
-        with pytest.raises(ValueError, match=word):
-            TfidfRecommender(**params)
+        with pytest.raises(ValueError, match=f"tfidf: {word} must be"):
+            make_model("tfidf", **params)
+        with pytest.raises(ValueError, match=f"tfidf: {word} must be"):
+            fit(TfidfRecommender(**params), demo, verbose=0)  # the constructor only stores: fit checks first
+        if word != "centered":  # the layer alone checks its parameters before fitting
+            with pytest.raises(ValueError, match=word):
+                TfidfVectorizer(**params).adapt_texts(["ab cd"])
 
 
 # ------------------------------------------------------------- item vectors

@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--data", default="demo", help=data_help)
     bench.add_argument("--protocol", default="all", help="R, T, S, a comma list of them, or all (default)")
     bench.add_argument("--models", default="all",
-                       help="comma-separated tfrec models or variants (item_knn:k=100), 'all' (default) or 'none'")
+                       help="comma-separated tfrec models or variants (item_knn:neighbours=100), 'all' (default) or 'none'")
     bench.add_argument("--peers", default="default",
                        help="comma-separated peers, 'default' (all but slow and opt-in ones; with --scale: none), 'paired' "
                             "(each model's fit-time peer: tfidf-sklearn_tfidf, covisit-numpy_covisit, item_knn-implicit_cosine), "
@@ -103,7 +103,7 @@ def _train_one(name: str, params: dict[str, Any], split, args) -> dict[str, Any]
 
 def _cmd_train(args) -> int:
     from tfrec.data import load_data, make_split
-    from tfrec.models import MODELS, model_class, parse_param
+    from tfrec.models import MODELS, make_model, model_class, parse_param
 
     names = list(MODELS) if args.model == "all" else [args.model]
     if args.model != "all":
@@ -111,6 +111,8 @@ def _cmd_train(args) -> int:
     if args.param and len(names) > 1:
         raise ValueError("--param applies to one model; name the model instead of 'all'")
     params = dict(parse_param(names[0], text) for text in args.param)
+    if args.model != "all":
+        make_model(args.model, **params)  # so do bad parameter values and combinations
     split = make_split(load_data(args.data), args.split)
     print(f"data {split.train.name}, split {split.name} (protocol {split.protocol}): "
           f"{len(split.train.interactions):,} train / {len(split.test):,} test interactions")

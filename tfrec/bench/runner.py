@@ -77,16 +77,16 @@ RANDOM_SPLIT_SEED = 0
 SPEED_BATCH = 1024
 LATENCY_REQUESTS = 200
 #: Each tfrec model's setting per protocol: the one its documentation gives for that
-#: task (``--param MODEL.KEY=VALUE`` overrides single keys). mf ranks in its implicit
-#: mode on T and S; the kNN models predict ratings in Surprise's KNNBaseline form on R.
+#: task (``--param MODEL.KEY=VALUE`` overrides single keys). mf ranks with implicit
+#: feedback on T and S; the kNN models predict ratings in Surprise's KNNBaseline form on R.
 PROTOCOL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
     "R": {
-        "item_knn": {"implicit": False, "similarity": "pearson_baseline", "mode": "baseline", "k": 2000,
+        "item_knn": {"feedback": "explicit", "similarity": "pearson_baseline", "rating_form": "baseline", "neighbours": 2000,
                      "shrinkage": 200.0, "baseline_reg_u": 5.0, "baseline_reg_i": 5.0},
-        "user_knn": {"implicit": False, "similarity": "pearson_baseline", "mode": "baseline", "k": 2000},
+        "user_knn": {"feedback": "explicit", "similarity": "pearson_baseline", "rating_form": "baseline", "neighbours": 2000},
     },
-    "T": {"mf": {"mode": "implicit"}},
-    "S": {"mf": {"mode": "implicit"}},
+    "T": {"mf": {"feedback": "implicit"}},
+    "S": {"mf": {"feedback": "implicit"}},
 }
 DEFAULT_MAX_SECONDS = 1800.0
 DEFAULT_MAX_MEMORY_GB = 20.0
@@ -569,14 +569,6 @@ def _label(kind: str, name: str) -> str:
     return PEERS[name].label
 
 
-def _predicts_ratings(name: str, params: dict) -> bool:
-    """A class attribute, or a property that depends on the parameters (mf's mode)."""
-    from tfrec.models import make_model, model_class
-
-    value = getattr(model_class(name), "predicts_ratings")
-    return bool(make_model(name, **params).predicts_ratings) if isinstance(value, property) else bool(value)
-
-
 def split_entry(entry: str) -> tuple[str, dict[str, Any]]:
     """A model entry: ``"item_knn"`` -> ("item_knn", {}); a variant
     ``"item_knn:shrinkage=5:min_support=2"`` -> ("item_knn", {"shrinkage": 5.0, "min_support": 2})
@@ -597,6 +589,7 @@ def plan_jobs(data: str, protocols: list[str], models: list[str], peers: list[st
     """Jobs for every protocol: the tfrec models (entries, see `split_entry`) that apply,
     then the available peers."""
     from tfrec.bench.peers import PEERS, peers_for
+    from tfrec.models import make_model
 
     jobs, notes = [], []
     params = params or {}
@@ -604,7 +597,7 @@ def plan_jobs(data: str, protocols: list[str], models: list[str], peers: list[st
         for entry in models:
             name, variant = split_entry(entry)
             model_params = {**PROTOCOL_PARAMS.get(protocol, {}).get(name, {}), **params.get(name, {}), **variant}
-            if protocol == "R" and not _predicts_ratings(name, model_params):
+            if protocol == "R" and not make_model(name, **model_params).predicts_ratings:
                 continue
             jobs.append({"kind": "tfrec", "name": name, "entry": entry, "protocol": protocol, "data": data, "params": model_params})
         for key in peers_for(protocol, peers):

@@ -9,8 +9,8 @@ class PopularityCounts(keras.layers.Layer):
 
     count[i] = sum over interactions (u, i, r, t) of  w_r * w_t, where
       w_r = r if ``rating_weighted`` else 1, and
-      w_t = 0.5 ** ((t_max - t) / half_life) if ``half_life`` else 1
-    (``t_max`` is the latest timestamp in the data; ``half_life`` is in timestamp units,
+      w_t = 0.5 ** ((t_max - t) / time_half_life) if ``time_half_life`` else 1
+    (``t_max`` is the latest timestamp in the data; ``time_half_life`` is in timestamp units,
     seconds for MovieLens). Row 0 (out-of-vocabulary) stays 0.
 
     Fitted in one streaming pass: ``reset_state(n_items)``, ``update_state(item_idx,
@@ -19,10 +19,10 @@ class PopularityCounts(keras.layers.Layer):
     when it grows. Weight: ``counts`` float64[n_items + 1].
     """
 
-    def __init__(self, rating_weighted: bool = False, half_life: float | None = None, **kwargs):
+    def __init__(self, rating_weighted: bool = False, time_half_life: float | None = None, **kwargs):
         super().__init__(trainable=False, **kwargs)
         self.rating_weighted = rating_weighted
-        self.half_life = half_life
+        self.time_half_life = time_half_life
         self.counts = tf.Variable(tf.zeros([1], tf.float64), shape=tf.TensorShape([None]), trainable=False, name="counts")
         self._reference_time = tf.Variable(tf.constant(-(2**62), tf.int64), trainable=False, name="reference_time")
 
@@ -32,13 +32,13 @@ class PopularityCounts(keras.layers.Layer):
 
     def update_state(self, item_idx: tf.Tensor, rating: tf.Tensor, timestamp: tf.Tensor) -> None:
         weights = tf.cast(rating, tf.float64) if self.rating_weighted else tf.ones_like(rating, tf.float64)
-        if self.half_life:
+        if self.time_half_life:
             new_reference = tf.maximum(self._reference_time, tf.reduce_max(timestamp))
-            rescale = tf.pow(0.5, tf.cast(new_reference - self._reference_time, tf.float64) / self.half_life)
+            rescale = tf.pow(0.5, tf.cast(new_reference - self._reference_time, tf.float64) / self.time_half_life)
             self.counts.assign(self.counts * rescale)
             self._reference_time.assign(new_reference)
             age = tf.cast(new_reference - timestamp, tf.float64)
-            weights = weights * tf.pow(0.5, age / self.half_life)
+            weights = weights * tf.pow(0.5, age / self.time_half_life)
         self.counts.scatter_add(tf.IndexedSlices(weights, item_idx))
 
     def finalize_state(self) -> None:
@@ -48,4 +48,4 @@ class PopularityCounts(keras.layers.Layer):
         return tf.gather(self.counts, item_idx)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "rating_weighted": self.rating_weighted, "half_life": self.half_life}
+        return {**super().get_config(), "rating_weighted": self.rating_weighted, "time_half_life": self.time_half_life}

@@ -77,7 +77,6 @@ class TfidfVectorizer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(trainable=False, **kwargs)
-        check_tfidf_params(lowercase, min_df, max_features, idf, sublinear_tf, norm)
         self.lowercase = lowercase
         self.min_df = min_df
         self.max_features = max_features
@@ -102,7 +101,12 @@ class TfidfVectorizer(keras.layers.Layer):
         return tf.ragged.boolean_mask(words, tf.strings.length(words, unit="UTF8_CHAR") >= 2)
 
     def adapt_texts(self, texts) -> None:
-        """Fit vocabulary, document frequencies and idf on a corpus (string[n])."""
+        """Fit vocabulary, document frequencies and idf on a corpus (string[n]).
+
+        The parameters are checked here, before fitting (``TfidfRecommender`` checks them
+        earlier, against its ``PARAMS``).
+        """
+        check_tfidf_params(self.lowercase, self.min_df, self.max_features, self.idf_mode, self.sublinear_tf, self.norm)
         texts = np.asarray(texts, dtype=object).astype(str)
         tokens = self.tokenize(tf.constant(texts.astype(object), tf.string))
         flat = tokens.flat_values

@@ -20,11 +20,12 @@ serving contract shared by every model:
   also derive from ``SimilarItems``; the query item itself is never returned; unknown
   items get no results ("" / -inf).
 
-Fitting follows the Keras ``adapt`` pattern: ``reset_state()``, ``update_state(batch)``
-for each batch of a ``tf.data`` pass over the training interactions, ``finalize_state()``.
-Batches carry indices: ``user_idx`` int64[B], ``item_idx`` int64[B], ``rating``
-float32[B], ``timestamp`` int64[B]. Trained models are then fitted with ``model.fit``
-(see ``tfrec.training.fit``).
+Fitting is ``model.fit(dataset)`` (``Recommender.fit``): a vocabulary pass over the
+``tf.data`` batches, ``prepare``, then the Keras ``adapt`` pattern as one Keras ``fit``
+epoch: ``reset_state()``, ``update_state(batch)`` for each batch of the indexed training
+interactions, ``finalize_state()``. Batches carry indices: ``user_idx`` int64[B],
+``item_idx`` int64[B], ``rating`` float32[B], ``timestamp`` int64[B]. Trained models then
+fit their Keras network (``train``). CONTRIBUTING.md walks through adding a model.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from tfrec.layers.interaction_table import UserItemTable, mask_ragged
 from tfrec.layers.popularity import PopularityCounts
 from tfrec.layers.vocabulary import IdVocabulary
 from tfrec.models.fit_inputs import FitInputs, fit_inputs
+from tfrec.models.params import Param, check_values
 from tfrec.models.tensorboard import tensorboard_run_dir
 
 _RECOMMEND_SIGNATURE = (
@@ -60,16 +62,15 @@ _SIMILAR_SIGNATURE = (
 
 
 class NotFittedError(RuntimeError):
-    """The model was used before ``tfrec.fit``."""
+    """The model was used before ``model.fit``."""
 
 
 class Recommender(keras.Model):
     """Base class of every tfrec model (see the module docstring for the contract)."""
 
     registry_name: ClassVar[str] = ""
-    trained: ClassVar[bool] = False
-    uses_history: ClassVar[bool] = False
-    predicts_ratings: ClassVar[bool] = False
+    #: The rule of every constructor keyword argument, in signature order (``tfrec.models.params``).
+    PARAMS: ClassVar[dict[str, Param]] = {}
 
     def __init__(self, name: str | None = None):
         super().__init__(name=name or self.registry_name or None)
@@ -80,6 +81,23 @@ class Recommender(keras.Model):
         self.item_titles = tf.Variable([""], shape=tf.TensorShape([None]), dtype=tf.string, trainable=False, name="item_titles")
         self.rating_range = tf.Variable([0.0, 0.0, 0.0], trainable=False, name="rating_min_mean_max")
         self.is_fitted = tf.Variable(False, trainable=False, name="is_fitted")
+
+    # ------------------------------------------------------------ capabilities
+    # Read on instances (a subclass overrides the property; mf's depends on its feedback).
+    @property
+    def trained(self) -> bool:
+        """Weights learned by Keras ``fit`` after the adapt pass (``train``)."""
+        return False
+
+    @property
+    def uses_history(self) -> bool:
+        """Unknown users are scored from their ``history`` (else they get the fallback)."""
+        return False
+
+    @property
+    def predicts_ratings(self) -> bool:
+        """``score`` returns a predicted rating (clipped to the training range)."""
+        return False
 
     # ----------------------------------------------------------------- config
     @classmethod
@@ -132,7 +150,19 @@ class Recommender(keras.Model):
         raise NotImplementedError(f"{self.registry_name} is not a trained model")
 
     def check_params(self) -> None:
-        """ValueError for a bad hyperparameter, naming it and the allowed values (run first by ``fit``)."""
+        """ValueError for a bad hyperparameter: ``"<model>: <param> must be <rule>, got <value!r>"``.
+
+        Every value is checked against its ``PARAMS`` spec, then
+        ``check_param_combinations`` runs. Called first by ``fit`` and by ``make_model``.
+        """
+        check_values(self.registry_name, self.PARAMS, {key: _unwrapped(getattr(self, key)) for key in self.PARAMS})
+        self.check_param_combinations()
+
+    def check_param_combinations(self) -> None:
+        """Rules between parameters (each value already passed its own rule); override.
+
+        Raise ``ValueError`` in the same format, naming the parameter to change.
+        """
 
     def write_summaries(self, top_n: int = 10) -> None:
         """Log what fitting computed to the default TensorBoard writer (step 0)."""
@@ -407,6 +437,15 @@ class _AdaptPass(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self.model.finalize_state()
+
+
+def _unwrapped(value: Any) -> Any:
+    """A hyperparameter as given: Keras wraps lists and dicts set on a model for tracking."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 def _as_history(values: dict[str, list[float]]) -> keras.callbacks.History:

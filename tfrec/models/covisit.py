@@ -8,6 +8,7 @@ from tfrec._keras import tf
 from tfrec.layers.covisitation import CoVisitationTable, count_pairs
 from tfrec.models.base import Recommender, SimilarItems
 from tfrec.models.fit_inputs import FitInputs
+from tfrec.models.params import TIMESTAMP_UNITS, Param
 
 SOURCES = ("auto", "sessions", "interactions")
 
@@ -28,9 +29,9 @@ class CoVisitation(SimilarItems, Recommender):
     |t_q - t_p| <= ``max_time_gap`` (when set) adds
     ``w = position_decay ** (q - p - 1) * 0.5 ** (|t_q - t_p| / time_half_life)`` to
     C[a_p, a_q] and, unless ``directed``, to C[a_q, a_p]; ``directed=True`` counts only
-    "a_q came after a_p" (next-item). Only the ``top_n`` heaviest neighbours of each item
-    are kept (ties by lower item id), stored sparse as ``[n_items + 1, top_n]`` index and
-    weight tables, never as an item-by-item matrix.
+    "a_q came after a_p" (next-item). Only the ``neighbours`` heaviest neighbours of each
+    item are kept (ties by lower item id), stored sparse as ``[n_items + 1, neighbours]``
+    index and weight tables, never as an item-by-item matrix.
 
     Scores: h_0, h_1, ... are the user's items, most recent first: a known user's
     training items (time order, ``user_items``) followed by the ``history`` input (taken
@@ -51,11 +52,36 @@ class CoVisitation(SimilarItems, Recommender):
     reference counts), top 100 neighbours, the last 5 items weighted 1, 1/2, 1/4, 1/8, 1/16.
     On ML-100K protocol S they give HR@10 0.1548, MRR@10 0.0576; the reference row
     (0.1379, 0.0519) is reproduced exactly by ``history_length=3, history_decay=1,
-    top_n=2000`` (all neighbours kept).
+    neighbours=2000`` (all neighbours kept).
     """
 
     registry_name = "covisit"
-    uses_history = True
+    PARAMS = {
+        "window": Param(int, minimum=2, doc="pairs at most window - 1 positions apart are counted"),
+        "directed": Param(bool, doc="count only 'a_q came after a_p' (next-item), not both directions"),
+        "source": Param(str, choices=SOURCES, doc="sessions: data.sessions; interactions: each user's items in time order; auto: sessions if any"),
+        "session_gap": Param(
+            float, minimum=0, exclusive_minimum=True, optional="one session per user",
+            doc="a larger gap between consecutive interactions starts a new session", unit=TIMESTAMP_UNITS,
+        ),
+        "max_time_gap": Param(
+            float, minimum=0, exclusive_minimum=True, optional="no limit",
+            doc="pairs further apart in time are not counted", unit=TIMESTAMP_UNITS,
+        ),
+        "position_decay": Param(float, minimum=0, maximum=1, exclusive_minimum=True, doc="weight factor per position between the two items"),
+        "time_half_life": Param(
+            float, minimum=0, exclusive_minimum=True, optional="no time decay",
+            doc="a pair's weight halves every time_half_life between its two interactions", unit=TIMESTAMP_UNITS,
+        ),
+        "neighbours": Param(int, minimum=1, doc="neighbours kept per item (the heaviest)"),
+        "history_length": Param(int, minimum=1, doc="the user's latest items that are scored from"),
+        "history_decay": Param(float, minimum=0, maximum=1, exclusive_minimum=True, doc="weight factor per step back in the user's history"),
+        "popularity_tiebreak": Param(float, minimum=0, doc="weight of the popularity term that breaks ties"),
+    }
+
+    @property
+    def uses_history(self) -> bool:
+        return True
 
     def __init__(
         self,
@@ -66,17 +92,13 @@ class CoVisitation(SimilarItems, Recommender):
         max_time_gap: float | None = None,
         position_decay: float = 1.0,
         time_half_life: float | None = None,
-        top_n: int = 100,
+        neighbours: int = 100,
         history_length: int = 5,
         history_decay: float = 0.5,
         popularity_tiebreak: float = 0.01,
         name: str | None = None,
     ):
         super().__init__(name=name)
-        _check_params(
-            window, directed, source, session_gap, max_time_gap, position_decay, time_half_life,
-            top_n, history_length, history_decay, popularity_tiebreak,
-        )
         self.window = window
         self.directed = directed
         self.source = source
@@ -84,11 +106,11 @@ class CoVisitation(SimilarItems, Recommender):
         self.max_time_gap = max_time_gap
         self.position_decay = position_decay
         self.time_half_life = time_half_life
-        self.top_n = top_n
+        self.neighbours = neighbours
         self.history_length = history_length
         self.history_decay = history_decay
         self.popularity_tiebreak = popularity_tiebreak
-        self.table = CoVisitationTable(top_n=top_n, name="covisitation")
+        self.table = CoVisitationTable(top_n=neighbours, name="covisitation")
         self.pair_count = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="pair_count")
         self.session_count = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="session_count")
         # the sessions read in prepare(), counted in finalize_state(); kept out of Keras tracking
@@ -203,34 +225,3 @@ class CoVisitation(SimilarItems, Recommender):
         header = f"Co-visitation neighbours of {ids[query].decode()} ({titles[query].decode()}), the most popular item\n\n"
         tf.summary.text("covisit/neighbours_example", header + "| rank | item | title | weight |\n|---|---|---|---|\n" + "\n".join(rows), step=0)
 
-
-def _check_params(
-    window, directed, source, session_gap, max_time_gap, position_decay, time_half_life,
-    top_n, history_length, history_decay, popularity_tiebreak,
-) -> None:
-    """ValueError naming the parameter and its allowed values."""
-
-    def integer(value) -> bool:
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-    def number(value) -> bool:
-        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-    if not integer(window) or window < 2:
-        raise ValueError(f"window must be an integer >= 2 (pairs at most window - 1 positions apart), got {window!r}")
-    if not isinstance(directed, (bool, np.bool_)):
-        raise ValueError(f"directed must be True or False, got {directed!r}")
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}; got {source!r}")
-    for key, value in (("session_gap", session_gap), ("max_time_gap", max_time_gap), ("time_half_life", time_half_life)):
-        if value is not None and (not number(value) or value <= 0):
-            raise ValueError(f"{key} must be None or a positive number of timestamp units (seconds for MovieLens), got {value!r}")
-    for key, value in (("position_decay", position_decay), ("history_decay", history_decay)):
-        if not number(value) or not 0 < value <= 1:
-            raise ValueError(f"{key} must be a number in (0, 1], got {value!r}")
-    if not integer(top_n) or top_n < 1:
-        raise ValueError(f"top_n must be an integer >= 1 (neighbours kept per item), got {top_n!r}")
-    if not integer(history_length) or history_length < 1:
-        raise ValueError(f"history_length must be an integer >= 1 (latest items scored from), got {history_length!r}")
-    if not number(popularity_tiebreak) or popularity_tiebreak < 0:
-        raise ValueError(f"popularity_tiebreak must be a number >= 0, got {popularity_tiebreak!r}")

@@ -1,45 +1,48 @@
 """k-nearest-neighbour collaborative filtering: ``user_knn`` and ``item_knn``.
 
-Both models fit one neighbour table (top-``k`` most similar users, or items, per row;
-``tfrec.layers.neighbours``) and use it for everything they serve:
+Both models fit one neighbour table (the ``neighbours`` most similar users, or items,
+per row; ``tfrec.layers.neighbours``) and use it for everything they serve. (The number
+of neighbours is ``neighbours``; ``k`` is only ever the request size of ``recommend``.)
+
 
 ``recommend`` (top-N, sums of similarities, seen items excluded by the base class)
-    item_knn: ``score(u, c) = sum_{j in Q(u)} sim(c, j) [j in N_k(c)]`` — the sum of
+    item_knn: ``score(u, c) = sum_{j in Q(u)} sim(c, j) [j in N(c)]`` — the sum of
     c's similarities to the user's items ``Q(u)`` (training items plus any ``history``
-    items, each once) that are among c's top-k neighbours.
-    user_knn: ``score(u, c) = sum_{v in N_k(u), v interacted with c} sim(u, v)``.
+    items, each once) that are among c's stored neighbours ``N(c)``.
+    user_knn: ``score(u, c) = sum_{v in N(u), v interacted with c} sim(u, v)``.
     An unknown user with a ``history`` is folded in: ``sim(h, v) = |h & I_v| /
     sqrt(|h| |I_v|) * shrink`` (binary cosine against every known user, with the
-    model's shrinkage and minimum support), then the same sum over its top-k users.
+    model's shrinkage and minimum support), then the same sum over its ``neighbours``
+    most similar users.
 
 ``score`` (a predicted rating; scikit-surprise's ``KNNBasic`` / ``KNNWithMeans`` /
 ``KNNBaseline`` to the formula). With x the row entity (item_knn: the item i; user_knn:
-the user u) and ``N`` the (at most ``k_rating``) most similar neighbours of x, taken
+the user u) and ``N`` the (at most ``rating_neighbours``) most similar neighbours of x, taken
 from x's table row, that have a rating on the other side (item_knn: items j that u
 rated, ``r_j = r_uj``; user_knn: users v that rated i, ``r_v = r_vi``), similarity > 0:
 
-- ``mode="basic"``: ``sum_N sim * r / sum_N sim``
-- ``mode="means"``: ``mu_x + sum_N sim * (r - mu_n) / sum_N sim`` (``mu``: the entity's
+- ``rating_form="basic"``: ``sum_N sim * r / sum_N sim``
+- ``rating_form="means"``: ``mu_x + sum_N sim * (r - mu_n) / sum_N sim`` (``mu``: the entity's
   mean rating)
-- ``mode="baseline"``: ``b_ui + sum_N sim * (r - b_n) / sum_N sim`` with
+- ``rating_form="baseline"``: ``b_ui + sum_N sim * (r - b_n) / sum_N sim`` with
   ``b_ui = mu + b_u + b_i`` from `baseline_als` (Surprise's ALS: ``baseline_reg_i``,
   ``baseline_reg_u``, ``baseline_epochs``) and ``b_n`` the neighbour's baseline for the
   same pair side (item_knn: ``mu + b_u + b_j``; user_knn: ``mu + b_v + b_i``).
 
-With fewer than ``min_k`` such neighbours the neighbourhood term is dropped: "basic"
+With fewer than ``min_rating_neighbours`` such neighbours the neighbourhood term is dropped: "basic"
 falls back to the global mean (Surprise's "impossible" prediction), "means" to
 ``mu_x``, "baseline" to ``b_ui``. Predictions are then clipped to the training rating
 range; a pair with an unknown user or item gets ``rating_fallback``: the baseline of
-the known side in "baseline" mode (Surprise's KNNBaseline), else the global mean.
+the known side in the "baseline" form (Surprise's KNNBaseline), else the global mean.
 Surprise picks the neighbours from the full similarity row; here they come from the
-stored top-``k`` row, which is the same when ``k`` is at least the number of entities
-(``k`` is capped there).
+stored row of ``neighbours``, which is the same when ``neighbours`` is at least the
+number of entities (it is capped there).
 
-Similarities (``similarity``, ``implicit``, ``shrinkage``, ``min_support``; formulas in
-``tfrec.layers.neighbours``): ``implicit=True`` binarises the interactions and uses
-cosine with norms over all interactions (implicit's ``CosineRecommender``; only
-"cosine"); ``implicit=False`` uses the ratings with Surprise's co-rated forms "cosine",
-"pearson", "msd", "pearson_baseline" or "adjusted_cosine". ``shrinkage=None`` means 100
+Similarities (``similarity``, ``feedback``, ``shrinkage``, ``min_support``; formulas in
+``tfrec.layers.neighbours``): ``feedback="implicit"`` binarises the interactions and
+uses cosine with norms over all interactions (implicit's ``CosineRecommender``; only
+"cosine"); ``feedback="explicit"`` uses the ratings with Surprise's co-rated forms
+"cosine", "pearson", "msd", "pearson_baseline" or "adjusted_cosine". ``shrinkage=None`` means 100
 for "pearson_baseline" (Surprise's default, ``(n-1)/(n-1+100)``) and 10 otherwise
 (``n/(n+10)``).
 
@@ -49,10 +52,10 @@ train``; figures measured through ``tfrec.evaluation.evaluate``):
 - protocol T (split ``temporal``): the defaults. item_knn NDCG@10 0.1915, R@10 0.1147
   (implicit CosineRecommender K=100: 0.1853 / 0.1087); user_knn NDCG@10 0.1894, R@10
   0.1091 (cosine k=50 reference: 0.1867 / 0.1053).
-- protocol R (folds u1..u5): ``implicit=false similarity=pearson_baseline
-  mode=baseline k=2000`` is Surprise's KNNBaseline itself (its defaults: k_rating=40,
-  shrinkage 100, ALS reg_u 15, reg_i 10, 10 epochs; equal to Surprise within 1e-6 on
-  every u1 pair): RMSE 0.9204, MAE 0.7214, Surprise's own figures. Adding
+- protocol R (folds u1..u5): ``feedback=explicit similarity=pearson_baseline
+  rating_form=baseline neighbours=2000`` is Surprise's KNNBaseline itself (its defaults:
+  k=40, here rating_neighbours=40, shrinkage 100, ALS reg_u 15, reg_i 10, 10 epochs;
+  equal to Surprise within 1e-6 on every u1 pair): RMSE 0.9204, MAE 0.7214, Surprise's own figures. Adding
   ``shrinkage=200 baseline_reg_u=5 baseline_reg_i=5`` gives 0.9179 / 0.7189 (the
   setting ``tfrec bench`` uses for protocol R).
 
@@ -76,8 +79,29 @@ from tfrec.layers.neighbours import (
     neighbour_table,
 )
 from tfrec.models.base import Recommender, SimilarItems
+from tfrec.models.params import Param
 
-MODES = ("basic", "means", "baseline")
+RATING_FORMS = ("basic", "means", "baseline")
+FEEDBACK = ("implicit", "explicit")
+
+
+def neighbour_params(entity: str) -> dict[str, Param]:
+    """The ``PARAMS`` of ``item_knn`` (``entity="item"``) and ``user_knn`` (``"user"``)."""
+    return {
+        "neighbours": Param(int, minimum=1, doc=f"most similar {entity}s kept per {entity} (the table width)"),
+        "rating_neighbours": Param(int, minimum=1, doc="the most similar rated neighbours a predicted rating uses"),
+        "min_rating_neighbours": Param(int, minimum=0, doc="with fewer usable neighbours a rating drops the neighbourhood term"),
+        "rating_form": Param(str, choices=RATING_FORMS, doc="rating prediction: Surprise's KNNBasic, KNNWithMeans or KNNBaseline"),
+        "similarity": Param(str, choices=RATING_SIMILARITIES, doc="similarity of two rows (implicit feedback: cosine only)"),
+        "feedback": Param(str, choices=FEEDBACK, doc="implicit: binarised interactions; explicit: the ratings"),
+        "shrinkage": Param(float, minimum=0, optional="100 for pearson_baseline, else 10", doc="support shrinkage n / (n + shrinkage)"),
+        "min_support": Param(int, minimum=0, doc="pairs with fewer co-ratings have similarity 0"),
+        "baseline_reg_u": Param(float, minimum=0, doc="user bias regularisation of the baseline ALS"),
+        "baseline_reg_i": Param(float, minimum=0, doc="item bias regularisation of the baseline ALS"),
+        "baseline_epochs": Param(int, minimum=0, doc="epochs of the baseline ALS"),
+    }
+
+
 # The scoring code has no tensor-dependent Python control flow: skip AutoGraph's
 # conversion, which otherwise dominates the time to trace the serving functions.
 _no_autograph = tf.autograph.experimental.do_not_convert
@@ -93,14 +117,20 @@ class _Accumulator:
 class _NeighbourModel(Recommender):
     """Shared fitting and scoring of ``UserKNN`` and ``ItemKNN`` (see the module docstring)."""
 
-    uses_history: ClassVar[bool] = True
-    predicts_ratings: ClassVar[bool] = True
     user_based: ClassVar[bool] = False
+
+    @property
+    def uses_history(self) -> bool:
+        return True
+
+    @property
+    def predicts_ratings(self) -> bool:
+        return True
 
     def _store(self, **params) -> None:
         for key, value in params.items():
             setattr(self, key, value)
-        self.neighbours = NeighbourTable(name="neighbours")
+        self.neighbour_table = NeighbourTable(name="neighbours")
         self.ratings = SparseRatings(name="ratings")  # users x items, deduplicated
         self.user_bias = tf.Variable([0.0], shape=tf.TensorShape([None]), trainable=False, name="user_bias")
         self.item_bias = tf.Variable([0.0], shape=tf.TensorShape([None]), trainable=False, name="item_bias")
@@ -114,36 +144,14 @@ class _NeighbourModel(Recommender):
         """The shrinkage in use: ``shrinkage``, or its default for the similarity."""
         if self.shrinkage is not None:
             return float(self.shrinkage)
-        return 100.0 if (self.similarity == "pearson_baseline" and not self.implicit) else 10.0
+        return 100.0 if (self.similarity == "pearson_baseline" and self.feedback == "explicit") else 10.0
 
-    def check_params(self) -> None:
-        def positive_int(key: str, minimum: int) -> None:
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-                raise ValueError(f"{self.registry_name}: {key} must be an integer >= {minimum}; got {value!r}")
-
-        positive_int("k", 1)
-        positive_int("k_rating", 1)
-        positive_int("min_k", 0)
-        positive_int("min_support", 0)
-        positive_int("baseline_epochs", 0)
-        if self.mode not in MODES:
-            raise ValueError(f"{self.registry_name}: mode must be one of {', '.join(MODES)}; got {self.mode!r}")
-        if self.similarity not in RATING_SIMILARITIES:
-            raise ValueError(f"{self.registry_name}: similarity must be one of {', '.join(RATING_SIMILARITIES)}; got {self.similarity!r}")
-        if not isinstance(self.implicit, (bool, np.bool_)):
-            raise ValueError(f"{self.registry_name}: implicit must be true or false; got {self.implicit!r}")
-        if self.implicit and self.similarity != "cosine":
+    def check_param_combinations(self) -> None:
+        if self.feedback == "implicit" and self.similarity != "cosine":
             raise ValueError(
-                f"{self.registry_name}: implicit=True computes cosine on binarised interactions, so similarity must be "
-                f"'cosine'; similarity={self.similarity!r} needs ratings: pass implicit=False"
+                f"{self.registry_name}: similarity must be 'cosine' with feedback='implicit' (cosine on binarised "
+                f"interactions), got {self.similarity!r}; {self.similarity!r} needs ratings: pass feedback='explicit'"
             )
-        for key in ("shrinkage", "baseline_reg_u", "baseline_reg_i"):
-            value = getattr(self, key)
-            if value is None and key == "shrinkage":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-                raise ValueError(f"{self.registry_name}: {key} must be a number >= 0; got {value!r}")
 
     # --------------------------------------------------------------- fitting
     def reset_state(self) -> None:
@@ -173,19 +181,19 @@ class _NeighbourModel(Recommender):
         counts = np.bincount(rows, minlength=n_rows)
         self.row_means.assign((np.bincount(rows, rating, minlength=n_rows) / np.maximum(counts, 1)).astype(np.float32))
         matrix = sp.csr_matrix((rating, (rows, cols)), shape=(n_rows, n_cols))
-        width = max(1, min(self.k, n_rows - 2))  # n_rows - 1 real entities, none its own neighbour
+        width = max(1, min(self.neighbours, n_rows - 2))  # n_rows - 1 real entities, none its own neighbour
         index, weight = neighbour_table(
             matrix,
             width,
             self.similarity,
-            binary=bool(self.implicit),
+            binary=self.feedback == "implicit",
             shrinkage=self.shrinkage_value,
             min_support=self.min_support,
             row_bias=row_bias,
             col_bias=col_bias,
             mu=mu,
         )
-        self.neighbours.set_table(index, weight)
+        self.neighbour_table.set_table(index, weight)
         self._finalize_extra(user_idx, item_idx, rating)
         super().finalize_state()
 
@@ -197,18 +205,18 @@ class _NeighbourModel(Recommender):
     def _predict(self, x: tf.Tensor, y: tf.Tensor, neighbours: tf.Tensor, weights: tf.Tensor, ratings: tf.Tensor, found: tf.Tensor) -> tf.Tensor:
         """Surprise's estimate for rows x [B] against y [B] from candidate neighbours [B, M]."""
         valid = found & (weights > 0) & (neighbours > 0)
-        use = valid & (tf.cumsum(tf.cast(valid, tf.int32), axis=1) <= self.k_rating)
+        use = valid & (tf.cumsum(tf.cast(valid, tf.int32), axis=1) <= self.rating_neighbours)
         w = tf.where(use, tf.cast(weights, tf.float64), tf.zeros([], tf.float64))
         r = tf.cast(ratings, tf.float64)
         actual_k = tf.reduce_sum(tf.cast(use, tf.int32), axis=1)
         sum_w = tf.reduce_sum(w, axis=1)
-        enough = (actual_k >= self.min_k) & (sum_w > 0)
+        enough = (actual_k >= self.min_rating_neighbours) & (sum_w > 0)
         safe_sum = tf.where(enough, sum_w, tf.ones_like(sum_w))
-        if self.mode == "basic":
+        if self.rating_form == "basic":
             estimate = tf.reduce_sum(w * r, axis=1) / safe_sum
             fallback = tf.cast(self.rating_range[1], tf.float64)
             return tf.cast(tf.where(enough, estimate, fallback), tf.float32)
-        if self.mode == "means":
+        if self.rating_form == "means":
             means = tf.cast(self.row_means, tf.float64)
             base = tf.gather(means, x)
             residual = r - tf.gather(means, neighbours)
@@ -223,9 +231,9 @@ class _NeighbourModel(Recommender):
         return tf.cast(base + correction, tf.float32)
 
     def rating_fallback(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
-        """Unknown user or item: the baseline mu + b_u + b_i of the known side ("baseline"
-        mode, as Surprise's KNNBaseline), else the global mean (Surprise's "impossible")."""
-        if self.mode != "baseline":
+        """Unknown user or item: the baseline mu + b_u + b_i of the known side (the "baseline"
+        rating form, as Surprise's KNNBaseline), else the global mean (Surprise's "impossible")."""
+        if self.rating_form != "baseline":
             return super().rating_fallback(user_idx, item_idx)
         return self.baseline_mean + tf.gather(self.user_bias, user_idx) + tf.gather(self.item_bias, item_idx)
 
@@ -244,7 +252,7 @@ class _NeighbourModel(Recommender):
 
     def write_summaries(self, top_n: int = 10) -> None:
         super().write_summaries(top_n)
-        index, weight = self.neighbours.index.numpy(), self.neighbours.weight.numpy()
+        index, weight = self.neighbour_table.index.numpy(), self.neighbour_table.weight.numpy()
         tf.summary.histogram("knn/neighbour_similarity", weight[index > 0], step=0)
         tf.summary.histogram("knn/neighbours_per_row", (index[1:] > 0).sum(axis=1), step=0)
         tf.summary.scalar("knn/table_width", index.shape[1], step=0)
@@ -270,34 +278,36 @@ class _NeighbourModel(Recommender):
 class ItemKNN(SimilarItems, _NeighbourModel):
     """Item-based k-nearest neighbours: ranks by summed item similarities, predicts ratings.
 
-    score_candidates: ``score(u, c) = sum_{j in Q(u)} sim(c, j) [j in N_k(c)]`` over the
+    score_candidates: ``score(u, c) = sum_{j in Q(u)} sim(c, j) [j in N(c)]`` over the
     user's training items and history items ``Q(u)``; ``similar_items``: the item's
     neighbour table row; ``score``: Surprise's item-based KNNBasic / KNNWithMeans /
-    KNNBaseline (``mode``). Formulas and parameter meaning: ``tfrec.models.knn``.
+    KNNBaseline (``rating_form``). Formulas and parameter meaning: ``tfrec.models.knn``.
 
-    Parameters:
-        k: neighbours kept per item (the table width; capped at n_items - 1).
-        k_rating: the most similar neighbours (among the items u rated) per rating.
-        min_k: fewer usable neighbours than this drops the neighbourhood term.
-        mode: rating form, "basic", "means" or "baseline".
+    Parameters (``PARAMS``):
+        neighbours: neighbours kept per item (the table width; capped at n_items - 1).
+        rating_neighbours: the most similar neighbours (among the items u rated) per rating.
+        min_rating_neighbours: fewer usable neighbours than this drops the neighbourhood term.
+        rating_form: "basic", "means" or "baseline" (Surprise's KNNBasic / KNNWithMeans / KNNBaseline).
         similarity: "cosine", "pearson", "adjusted_cosine", "msd", "pearson_baseline".
-        implicit: binarise interactions (implicit's cosine); needs similarity="cosine".
+        feedback: "implicit" binarises interactions (implicit's cosine; needs similarity="cosine"),
+            "explicit" uses the ratings.
         shrinkage: support shrinkage (None: 100 for pearson_baseline, else 10).
         min_support: pairs with fewer co-ratings have similarity 0.
         baseline_reg_u, baseline_reg_i, baseline_epochs: Surprise's baseline ALS.
     """
 
     registry_name = "item_knn"
+    PARAMS = neighbour_params("item")
     user_based = False
 
     def __init__(
         self,
-        k: int = 300,
-        k_rating: int = 40,
-        min_k: int = 1,
-        mode: str = "baseline",
+        neighbours: int = 300,
+        rating_neighbours: int = 40,
+        min_rating_neighbours: int = 1,
+        rating_form: str = "baseline",
         similarity: str = "cosine",
-        implicit: bool = True,
+        feedback: str = "implicit",
         shrinkage: float | None = None,
         min_support: int = 1,
         baseline_reg_u: float = 15.0,
@@ -307,12 +317,12 @@ class ItemKNN(SimilarItems, _NeighbourModel):
     ):
         super().__init__(name=name)
         self._store(
-            k=k,
-            k_rating=k_rating,
-            min_k=min_k,
-            mode=mode,
+            neighbours=neighbours,
+            rating_neighbours=rating_neighbours,
+            min_rating_neighbours=min_rating_neighbours,
+            rating_form=rating_form,
             similarity=similarity,
-            implicit=implicit,
+            feedback=feedback,
             shrinkage=shrinkage,
             min_support=min_support,
             baseline_reg_u=baseline_reg_u,
@@ -322,52 +332,54 @@ class ItemKNN(SimilarItems, _NeighbourModel):
 
     @_no_autograph
     def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
-        return self.neighbours.sum_over_owners(self._query_sets(user_idx, history_idx, with_known=True))
+        return self.neighbour_table.sum_over_owners(self._query_sets(user_idx, history_idx, with_known=True))
 
     @_no_autograph
     def score_pairs(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
-        neighbours, weights = self.neighbours.rows(item_idx)
+        neighbours, weights = self.neighbour_table.rows(item_idx)
         users = tf.broadcast_to(user_idx[:, tf.newaxis], tf.shape(neighbours, out_type=tf.int64))
         ratings, found = self.ratings.lookup(users, neighbours)
         return self._predict(item_idx, user_idx, neighbours, weights, ratings, found)
 
     @_no_autograph
     def similar_item_scores(self, item_idx: tf.Tensor) -> tf.Tensor:
-        """sim(i, j) for j among i's top-k neighbours, -inf elsewhere: float32[B, n_items + 1]."""
-        return self.neighbours.dense_rows(item_idx)
+        """sim(i, j) for j among i's stored neighbours, -inf elsewhere: float32[B, n_items + 1]."""
+        return self.neighbour_table.dense_rows(item_idx)
 
 
 class UserKNN(_NeighbourModel):
     """User-based k-nearest neighbours: ranks by neighbours' interactions, predicts ratings.
 
-    score_candidates: ``score(u, c) = sum_{v in N_k(u), v interacted with c} sim(u, v)``;
+    score_candidates: ``score(u, c) = sum_{v in N(u), v interacted with c} sim(u, v)``;
     unknown users with a history are folded in by binary cosine against every known user;
-    ``score``: Surprise's user-based KNNBasic / KNNWithMeans / KNNBaseline (``mode``).
+    ``score``: Surprise's user-based KNNBasic / KNNWithMeans / KNNBaseline (``rating_form``).
     Formulas and parameter meaning: ``tfrec.models.knn``.
 
-    Parameters:
-        k: nearest users kept per user (the table width; capped at n_users - 1).
-        k_rating: the most similar neighbours (among the users who rated i) per rating.
-        min_k: fewer usable neighbours than this drops the neighbourhood term.
-        mode: rating form, "basic", "means" or "baseline".
+    Parameters (``PARAMS``):
+        neighbours: nearest users kept per user (the table width; capped at n_users - 1).
+        rating_neighbours: the most similar neighbours (among the users who rated i) per rating.
+        min_rating_neighbours: fewer usable neighbours than this drops the neighbourhood term.
+        rating_form: "basic", "means" or "baseline" (Surprise's KNNBasic / KNNWithMeans / KNNBaseline).
         similarity: "cosine", "pearson", "adjusted_cosine", "msd", "pearson_baseline".
-        implicit: binarise interactions (cosine over all interactions); needs "cosine".
+        feedback: "implicit" binarises interactions (cosine over all interactions; needs
+            similarity="cosine"), "explicit" uses the ratings.
         shrinkage: support shrinkage (None: 100 for pearson_baseline, else 10).
         min_support: pairs with fewer co-ratings have similarity 0.
         baseline_reg_u, baseline_reg_i, baseline_epochs: Surprise's baseline ALS.
     """
 
     registry_name = "user_knn"
+    PARAMS = neighbour_params("user")
     user_based = True
 
     def __init__(
         self,
-        k: int = 50,
-        k_rating: int = 40,
-        min_k: int = 1,
-        mode: str = "baseline",
+        neighbours: int = 50,
+        rating_neighbours: int = 40,
+        min_rating_neighbours: int = 1,
+        rating_form: str = "baseline",
         similarity: str = "cosine",
-        implicit: bool = True,
+        feedback: str = "implicit",
         shrinkage: float | None = None,
         min_support: int = 1,
         baseline_reg_u: float = 15.0,
@@ -377,12 +389,12 @@ class UserKNN(_NeighbourModel):
     ):
         super().__init__(name=name)
         self._store(
-            k=k,
-            k_rating=k_rating,
-            min_k=min_k,
-            mode=mode,
+            neighbours=neighbours,
+            rating_neighbours=rating_neighbours,
+            min_rating_neighbours=min_rating_neighbours,
+            rating_form=rating_form,
             similarity=similarity,
-            implicit=implicit,
+            feedback=feedback,
             shrinkage=shrinkage,
             min_support=min_support,
             baseline_reg_u=baseline_reg_u,
@@ -397,7 +409,7 @@ class UserKNN(_NeighbourModel):
 
     @_no_autograph
     def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
-        neighbours, weights = self.neighbours.rows(user_idx)
+        neighbours, weights = self.neighbour_table.rows(user_idx)
         scores = self._sum_neighbour_items(neighbours, weights)
         fold = (user_idx == 0) & tf.reduce_any(history_idx > 0, axis=1)
         fold_rows = tf.where(fold)[:, 0]
@@ -457,14 +469,14 @@ class UserKNN(_NeighbourModel):
         if shrinkage:
             sims = sims * tf.math.divide_no_nan(overlap, overlap + shrinkage)
         sims = tf.where(overlap >= max(self.min_support, 1), sims, tf.zeros_like(sims))
-        width = tf.minimum(tf.shape(self.neighbours.index)[1], tf.cast(n_users, tf.int32))
+        width = tf.minimum(tf.shape(self.neighbour_table.index)[1], tf.cast(n_users, tf.int32))
         top = tf.math.top_k(sims, k=width)
         positive = top.values > 0
         return tf.where(positive, tf.cast(top.indices, tf.int64), tf.zeros_like(top.indices, tf.int64)), tf.where(positive, top.values, 0.0)
 
     @_no_autograph
     def score_pairs(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
-        neighbours, weights = self.neighbours.rows(user_idx)
+        neighbours, weights = self.neighbour_table.rows(user_idx)
         items = tf.broadcast_to(item_idx[:, tf.newaxis], tf.shape(neighbours, out_type=tf.int64))
         ratings, found = self.ratings.lookup(neighbours, items)
         return self._predict(user_idx, item_idx, neighbours, weights, ratings, found)

@@ -11,11 +11,12 @@ import tensorflow_recommenders as tfrs  # noqa: E402  (after tfrec._keras)
 from tfrec.layers.fold_in import ridge_fold_in  # noqa: E402
 from tfrec.layers.towers import batch_invariant_matmul  # noqa: E402
 from tfrec.models.fit_inputs import FitInputs  # noqa: E402
-from tfrec.models.trained import TrainedRecommender, shape_free_variable  # noqa: E402
+from tfrec.models.params import Param  # noqa: E402
+from tfrec.models.trained import TRAINING_PARAMS, TrainedRecommender, shape_free_variable  # noqa: E402
 
 
 class MatrixFactorizationNetwork(tfrs.Model):
-    """The Keras network ``mf`` fits: user and item embeddings (+ biases), one loss per mode.
+    """The Keras network ``mf`` fits: user and item embeddings (+ biases), one loss per feedback.
 
     Inputs per batch: ``user_idx`` int64[B], ``item_idx`` int64[B], ``rating`` float32[B].
     ``n_u``, ``n_i``: training examples of the user / item (at least 1).
@@ -44,7 +45,7 @@ class MatrixFactorizationNetwork(tfrs.Model):
         n_users: int,
         n_items: int,
         factors: int,
-        mode: str,
+        feedback: str,
         l2: float,
         bias_l2: float,
         unobserved_weight: float,
@@ -56,7 +57,7 @@ class MatrixFactorizationNetwork(tfrs.Model):
         seen: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         super().__init__(name="mf_network")
-        self.mode = mode
+        self.feedback = feedback
         self.l2 = float(l2)
         self.bias_l2 = float(bias_l2)
         self.unobserved_weight = float(unobserved_weight)
@@ -67,7 +68,7 @@ class MatrixFactorizationNetwork(tfrs.Model):
         normal = keras.initializers.RandomNormal
         self.user_factors = keras.layers.Embedding(n_users, factors, embeddings_initializer=normal(stddev=init_std, seed=seed), name="user_factors")
         self.item_factors = keras.layers.Embedding(n_items, factors, embeddings_initializer=normal(stddev=init_std, seed=seed + 1), name="item_factors")
-        if mode == "explicit":
+        if feedback == "explicit":
             self.user_bias = keras.layers.Embedding(n_users, 1, embeddings_initializer="zeros", name="user_bias")
             self.item_bias = keras.layers.Embedding(n_items, 1, embeddings_initializer="zeros", name="item_bias")
             self.tracker = keras.metrics.RootMeanSquaredError(name="rmse")
@@ -84,7 +85,7 @@ class MatrixFactorizationNetwork(tfrs.Model):
         p = self.user_factors(features["user_idx"])
         q = self.item_factors(features["item_idx"])
         score = tf.reduce_sum(p * q, axis=1)
-        if self.mode == "explicit":
+        if self.feedback == "explicit":
             score += self.global_mean + self.user_bias(features["user_idx"])[:, 0] + self.item_bias(features["item_idx"])[:, 0]
         return score
 
@@ -94,7 +95,7 @@ class MatrixFactorizationNetwork(tfrs.Model):
         q = self.item_factors(items)
         n_u = tf.gather(self.user_counts, users)
         n_i = tf.gather(self.item_counts, items)
-        if self.mode == "explicit":
+        if self.feedback == "explicit":
             b_u = self.user_bias(users)[:, 0]
             b_i = self.item_bias(items)[:, 0]
             prediction = self.global_mean + b_u + b_i + tf.reduce_sum(p * q, axis=1)
@@ -131,17 +132,17 @@ class MatrixFactorization(TrainedRecommender):
 
     Scores (``p_u``, ``q_i``: ``factors``-dim user / item vectors):
 
-    - ``mode="explicit"``: predicted rating ``r(u, i) = mu + b_u + b_i + p_u . q_i``
+    - ``feedback="explicit"``: predicted rating ``r(u, i) = mu + b_u + b_i + p_u . q_i``
       (``mu`` the training mean rating); ``score`` returns it clipped to the training
       rating range, ``recommend`` ranks the user's unseen items by it.
-    - ``mode="implicit"``: every interaction is a positive; ``s(u, i) = p_u . q_i``, for
+    - ``feedback="implicit"``: every interaction is a positive; ``s(u, i) = p_u . q_i``, for
       top-N recommendation; ``score`` returns ``s``.
 
     Training objectives: see ``MatrixFactorizationNetwork`` (explicit: squared error with
     count-scaled L2 as in ALS-WR; implicit: the iALS loss over all user-item pairs via
     the item Gramian). Adam on shuffled mini-batches; early stopping on a random
     ``validation_fraction`` of the training interactions (validation RMSE, or the
-    validation objective in implicit mode), then (``refit``) a refit on all of them for
+    validation objective with implicit feedback), then (``refit``) a refit on all of them for
     the best number of epochs.
 
     Users the model has not seen are folded in from their ``history`` (no refit): the
@@ -153,7 +154,7 @@ class MatrixFactorization(TrainedRecommender):
     - implicit: ``p = (Q_H^T Q_H + w0 * nbar * G + l2 * |H| * I)^-1 Q_H^T 1``.
 
     Parameters:
-        mode: "explicit" (ratings) or "implicit" (interactions as positives).
+        feedback: "explicit" (ratings) or "implicit" (interactions as positives).
         factors: dimension d of the user and item vectors.
         epochs: maximum number of epochs (early stopping may end sooner).
         batch_size: examples per gradient step; None = 4096 (explicit) / 2048 (implicit).
@@ -170,12 +171,25 @@ class MatrixFactorization(TrainedRecommender):
     """
 
     registry_name = "mf"
-    uses_history = True
-    MODES = ("explicit", "implicit")
+    FEEDBACK = ("explicit", "implicit")
+    PARAMS = {
+        "feedback": Param(str, choices=FEEDBACK, doc="explicit: predicted ratings; implicit: interactions as positives"),
+        "factors": Param(int, minimum=1, doc="dimension of the user and item vectors"),
+        "epochs": TRAINING_PARAMS["epochs"],
+        "batch_size": Param(int, minimum=1, optional="4096 explicit / 2048 implicit", doc="examples per gradient step"),
+        "learning_rate": TRAINING_PARAMS["learning_rate"],
+        "l2": Param(float, minimum=0, exclusive_minimum=True, optional="1.3 explicit / 0.01 implicit", doc="factor penalty"),
+        "bias_l2": Param(float, minimum=0, doc="bias penalty (explicit)"),
+        "unobserved_weight": Param(float, minimum=0, doc="w0, weight of the squared scores of all user-item pairs (implicit)"),
+        "validation_fraction": TRAINING_PARAMS["validation_fraction"],
+        "patience": TRAINING_PARAMS["patience"],
+        "refit": TRAINING_PARAMS["refit"],
+        "seed": TRAINING_PARAMS["seed"],
+    }
 
     def __init__(
         self,
-        mode: str = "explicit",
+        feedback: str = "explicit",
         factors: int = 64,
         epochs: int = 40,
         batch_size: int | None = None,
@@ -190,7 +204,7 @@ class MatrixFactorization(TrainedRecommender):
         name: str | None = None,
     ):
         super().__init__(name=name)
-        self.mode = mode
+        self.feedback = feedback
         self.factors = factors
         self.epochs = epochs
         self.batch_size = batch_size
@@ -211,12 +225,16 @@ class MatrixFactorization(TrainedRecommender):
 
     # ------------------------------------------------------------------ params
     @property
-    def predicts_ratings(self) -> bool:  # type: ignore[override]
-        return self.mode == "explicit"
+    def uses_history(self) -> bool:
+        return True
+
+    @property
+    def predicts_ratings(self) -> bool:
+        return self.feedback == "explicit"
 
     @property
     def explicit(self) -> bool:
-        return self.mode == "explicit"
+        return self.feedback == "explicit"
 
     @property
     def monitor(self) -> str:  # type: ignore[override]
@@ -233,22 +251,6 @@ class MatrixFactorization(TrainedRecommender):
     @property
     def batch_size_(self) -> int:
         return int(self.batch_size) if self.batch_size is not None else (4096 if self.explicit else 2048)
-
-    def check_params(self) -> None:
-        if self.mode not in self.MODES:
-            raise ValueError(f"mf: mode must be one of {', '.join(map(repr, self.MODES))}, got {self.mode!r}")
-        if isinstance(self.factors, bool) or not isinstance(self.factors, (int, np.integer)) or self.factors < 1:
-            raise ValueError(f"mf: factors must be a positive integer, got {self.factors!r}")
-        if self.l2 is not None and not float(self.l2) > 0:
-            raise ValueError(f"mf: l2 must be positive (or None for the mode's default), got {self.l2!r}")
-        if not float(self.learning_rate) > 0:
-            raise ValueError(f"mf: learning_rate must be positive, got {self.learning_rate!r}")
-        if self.batch_size is not None and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1):
-            raise ValueError(f"mf: batch_size must be a positive integer (or None for the mode's default), got {self.batch_size!r}")
-        for key in ("bias_l2", "unobserved_weight"):
-            if not float(getattr(self, key)) >= 0:
-                raise ValueError(f"mf: {key} must be >= 0, got {getattr(self, key)!r}")
-        super().check_params()
 
     # ---------------------------------------------------------------- training
     def reset_weights(self) -> None:
@@ -285,7 +287,7 @@ class MatrixFactorization(TrainedRecommender):
             n_users=n_users,
             n_items=n_items,
             factors=int(self.factors),
-            mode=self.mode,
+            feedback=self.feedback,
             l2=self.l2_,
             bias_l2=float(self.bias_l2),
             unobserved_weight=float(self.unobserved_weight),
@@ -324,7 +326,7 @@ class MatrixFactorization(TrainedRecommender):
 
     def embedding_matrices(self) -> tuple[np.ndarray, np.ndarray]:
         """(users float32[n_users + 1, d'], items float32[n_items + 1, d']) with a known
-        user's scores ``users[u] @ items.T``; explicit mode folds the biases in as two
+        user's scores ``users[u] @ items.T``; explicit feedback folds the biases in as two
         extra columns: ``[p_u, 1, mu + b_u] . [q_i, b_i, 1]``."""
         users, items = self.user_factors.numpy(), self.item_factors.numpy()
         if self.explicit:

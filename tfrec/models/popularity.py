@@ -4,6 +4,7 @@ from __future__ import annotations
 from tfrec._keras import tf
 from tfrec.layers.popularity import PopularityCounts
 from tfrec.models.base import Recommender
+from tfrec.models.params import TIMESTAMP_UNITS, Param
 
 
 class Popularity(Recommender):
@@ -15,18 +16,25 @@ class Popularity(Recommender):
 
     Parameters:
         rating_weighted: weight each interaction by its rating instead of 1.
-        half_life: if set, weight each interaction by 0.5 ** (age / half_life), age being
-            the time from the interaction to the latest training timestamp (timestamp
-            units: seconds for MovieLens, rows for data without time).
+        time_half_life: if set, weight each interaction by 0.5 ** (age / time_half_life),
+            age being the time from the interaction to the latest training timestamp
+            (timestamp units: seconds for MovieLens, rows for data without time).
     """
 
     registry_name = "popularity"
+    PARAMS = {
+        "rating_weighted": Param(bool, doc="weight each interaction by its rating instead of 1"),
+        "time_half_life": Param(
+            float, minimum=0, exclusive_minimum=True, optional="no time decay",
+            doc="an interaction's weight halves every time_half_life before the latest training timestamp", unit=TIMESTAMP_UNITS,
+        ),
+    }
 
-    def __init__(self, rating_weighted: bool = False, half_life: float | None = None, name: str | None = None):
+    def __init__(self, rating_weighted: bool = False, time_half_life: float | None = None, name: str | None = None):
         super().__init__(name=name)
         self.rating_weighted = rating_weighted
-        self.half_life = half_life
-        self.fallback = PopularityCounts(rating_weighted=rating_weighted, half_life=half_life, name="popularity")
+        self.time_half_life = time_half_life
+        self.fallback = PopularityCounts(rating_weighted=rating_weighted, time_half_life=time_half_life, name="popularity")
 
     def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
         return self.fallback_scores(tf.shape(user_idx)[0])

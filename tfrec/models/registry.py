@@ -27,42 +27,36 @@ def model_class(name: str) -> type[Recommender]:
 
 
 def make_model(name: str, **params: Any) -> Recommender:
-    """Build a registered model; parameters are checked against its constructor."""
+    """Build a registered model and check its parameters (``check_params``), so that a
+    bad name or value fails before any data is read."""
     cls = model_class(name)
-    known = cls.hyperparameters()
-    for key in params:
-        if key not in known:
-            raise UnknownModelError(f"model '{name}' has no parameter '{key}'; parameters are: {', '.join(known) or 'none'}")
-    return cls(**params)
+    _check_known(name, cls, params)
+    model = cls(**params)
+    model.check_params()
+    return model
 
 
 def parse_param(name: str, text: str) -> tuple[str, Any]:
-    """Parse one ``key=value`` CLI parameter for model ``name`` to the type of its default."""
+    """Parse one ``key=value`` CLI parameter of model ``name`` by the kind of its spec
+    (``PARAMS``) and check the value against the spec's rule."""
     if "=" not in text:
         raise UnknownModelError(f"parameter '{text}' is not of the form key=value")
     key, raw = (part.strip() for part in text.split("=", 1))
-    params = model_class(name).hyperparameters()
-    if key not in params:
-        raise UnknownModelError(f"model '{name}' has no parameter '{key}'; parameters are: {', '.join(params) or 'none'}")
-    default = params[key].default
-    annotation = str(params[key].annotation)
+    cls = model_class(name)
+    _check_known(name, cls, {key: raw})
+    spec = cls.PARAMS[key]
     try:
-        if raw.lower() in ("none", "null") and (default is None or "None" in annotation):
-            return key, None
-        if isinstance(default, bool) or annotation.startswith("bool"):
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return key, True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return key, False
-            raise ValueError(raw)
-        if isinstance(default, int) or annotation.startswith("int"):
-            return key, int(raw)
-        if isinstance(default, float) or annotation.startswith("float"):
-            return key, float(raw)
+        value = spec.parse(raw)
     except ValueError:
-        kind = type(default).__name__ if default is not None else annotation
-        raise UnknownModelError(f"parameter {key}={raw!r} of model '{name}' is not a valid {kind}") from None
-    return key, raw
+        raise UnknownModelError(f"parameter {key}={raw!r} of model '{name}' is not a valid {spec.kind_name}") from None
+    spec.check(name, key, value)
+    return key, value
+
+
+def _check_known(name: str, cls: type[Recommender], params: dict[str, Any]) -> None:
+    for key in params:
+        if key not in cls.PARAMS:
+            raise UnknownModelError(f"model '{name}' has no parameter '{key}'; parameters are: {', '.join(cls.PARAMS) or 'none'}")
 
 
 def describe_models() -> list[tuple[str, str, dict[str, Any]]]:

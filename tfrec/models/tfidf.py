@@ -6,8 +6,9 @@ import pandas as pd
 
 from tfrec._keras import tf
 from tfrec.models.fit_inputs import FitInputs
-from tfrec.layers.tfidf import TfidfVectorizer, check_tfidf_params
+from tfrec.layers.tfidf import IDF_MODES, NORMS, TfidfVectorizer
 from tfrec.models.base import Recommender, SimilarItems
+from tfrec.models.params import Param
 
 
 class TfidfRecommender(SimilarItems, Recommender):
@@ -48,7 +49,20 @@ class TfidfRecommender(SimilarItems, Recommender):
     """
 
     registry_name = "tfidf"
-    uses_history = True
+    PARAMS = {
+        "lowercase": Param(bool, doc="lower-case the text before tokenising"),
+        "min_df": Param(int, minimum=1, doc="terms in fewer item texts are dropped (a number of documents)"),
+        "max_features": Param(int, minimum=1, optional="every term", doc="keep only the terms most frequent over the corpus"),
+        "idf": Param(str, choices=IDF_MODES, doc="idf formula: smooth (scikit-learn's default), plain, keras or none"),
+        "sublinear_tf": Param(bool, doc="term frequency 1 + ln(count) instead of the count"),
+        "norm": Param(str, choices=NORMS, doc="row normalisation of the item vectors"),
+        "rating_weighted": Param(bool, doc="weight each profile item by its rating"),
+        "centered": Param(bool, doc="weight each profile item by its rating minus the user's mean"),
+    }
+
+    @property
+    def uses_history(self) -> bool:
+        return True
 
     def __init__(
         self,
@@ -63,10 +77,6 @@ class TfidfRecommender(SimilarItems, Recommender):
         name: str | None = None,
     ):
         super().__init__(name=name)
-        check_tfidf_params(lowercase, min_df, max_features, idf, sublinear_tf, norm)
-        for key, value in (("rating_weighted", rating_weighted), ("centered", centered)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise ValueError(f"{key} must be True or False, got {value!r}")
         self.lowercase = lowercase
         self.min_df = min_df
         self.max_features = max_features

@@ -19,7 +19,22 @@ from tfrec.data.pipelines import epoch_batches, ordered_batches, split_validatio
 from tfrec.models.base import Recommender
 from tfrec.models.callbacks import ResumableCheckpoint
 from tfrec.models.fit_inputs import FitInputs
+from tfrec.models.params import Param
 from tfrec.models.tensorboard import tensorboard_run_dir, write_projector
+
+
+#: The rules of the training hyperparameters every trained model has (used in their ``PARAMS``).
+TRAINING_PARAMS: dict[str, Param] = {
+    "epochs": Param(int, minimum=1, doc="maximum number of epochs (early stopping may end sooner)"),
+    "learning_rate": Param(float, minimum=0, exclusive_minimum=True, doc="Adam's learning rate"),
+    "validation_fraction": Param(
+        float, minimum=0, maximum=0.5, exclusive_maximum=True,
+        doc="share of the training interactions held out for early stopping (0: none, all epochs)",
+    ),
+    "patience": Param(int, minimum=1, doc="epochs without improvement before early stopping"),
+    "refit": Param(bool, doc="after early stopping, refit on all training interactions for the best number of epochs"),
+    "seed": Param(int, minimum=0, maximum=2**32 - 1, doc="seeds initialisation, validation slice and data order"),
+}
 
 
 class TrainedRecommender(Recommender):
@@ -51,10 +66,9 @@ class TrainedRecommender(Recommender):
     implement ``training_columns``, ``build_network``, ``reset_weights``,
     ``finish_training`` and ``item_embeddings``. Hyperparameters they must have:
     ``epochs``, ``batch_size``, ``learning_rate``, ``validation_fraction``, ``patience``,
-    ``refit``, ``seed``.
+    ``refit``, ``seed`` (their ``PARAMS`` take the shared rules from ``TRAINING_PARAMS``).
     """
 
-    trained = True
     monitor = "val_loss"
     monitor_mode = "min"
     MIN_VALIDATION = 100
@@ -78,6 +92,10 @@ class TrainedRecommender(Recommender):
         """float32[n_items, d] embeddings of the items (index 1..n) for the projector."""
         raise NotImplementedError
 
+    @property
+    def trained(self) -> bool:
+        return True
+
     def make_optimizer(self) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(learning_rate=float(self.learning_rate))
 
@@ -85,19 +103,6 @@ class TrainedRecommender(Recommender):
     def batch_size_(self) -> int:
         """The batch size in effect."""
         return int(self.batch_size)
-
-    def check_params(self) -> None:
-        """ValueError for a bad hyperparameter, naming it and the allowed values."""
-        for key in ("epochs", "patience"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{self.registry_name}: {key} must be a positive integer, got {value!r}")
-        if not 0.0 <= float(self.validation_fraction) < 0.5:
-            raise ValueError(f"{self.registry_name}: validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise ValueError(f"{self.registry_name}: seed must be an integer, got {self.seed!r}")
-        if not isinstance(self.refit, (bool, np.bool_)):
-            raise ValueError(f"{self.registry_name}: refit must be True or False, got {self.refit!r}")
 
     def prepare(self, indexed: pd.DataFrame, inputs: FitInputs) -> None:
         super().prepare(indexed, inputs)

@@ -21,7 +21,8 @@ from tfrec.layers.towers import (
     query_forward,
     tower_weight_names,
 )
-from tfrec.models.trained import TrainedRecommender
+from tfrec.models.params import Param
+from tfrec.models.trained import TRAINING_PARAMS, TrainedRecommender
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -196,8 +197,24 @@ class TwoTower(TrainedRecommender):
     """
 
     registry_name = "two_tower"
-    uses_history = True
     monitor_mode = "max"
+    PARAMS = {
+        "embedding_dim": Param(int, minimum=1, doc="size of every id / token / category embedding"),
+        "output_dim": Param(int, minimum=1, doc="size of the query and candidate embeddings"),
+        "depth": Param(int, minimum=1, doc="dense layers per tower (1 = one linear projection)"),
+        "temperature": Param(float, minimum=0, exclusive_minimum=True, doc="softmax temperature of the retrieval loss"),
+        "learning_rate": TRAINING_PARAMS["learning_rate"],
+        "epochs": TRAINING_PARAMS["epochs"],
+        "batch_size": Param(int, minimum=1, doc="examples per gradient step"),
+        "history_length": Param(int, minimum=1, doc="how many recent items the query tower pools"),
+        "logq_correction": Param(bool, doc="subtract the log sampling probability from the in-batch logits"),
+        "user_dropout": Param(float, minimum=0, maximum=1, exclusive_maximum=True, doc="share of training examples whose user id is hidden"),
+        "min_token_count": Param(int, minimum=1, doc="title tokens used by fewer items are dropped"),
+        "validation_fraction": TRAINING_PARAMS["validation_fraction"],
+        "patience": TRAINING_PARAMS["patience"],
+        "refit": TRAINING_PARAMS["refit"],
+        "seed": TRAINING_PARAMS["seed"],
+    }
 
     def __init__(
         self,
@@ -234,10 +251,11 @@ class TwoTower(TrainedRecommender):
         self.patience = patience
         self.refit = refit
         self.seed = seed
-        # Serving state: the query tower's weights (shape-free copies) and all candidate embeddings.
+        # Serving state: the query tower's weights (shape-free copies) and all candidate embeddings
+        # (a bad depth is reported by check_params, before fitting).
         self.query_weights = {
             key: tf.Variable(tf.zeros([1] * self._rank(key)), shape=tf.TensorShape([None] * self._rank(key)), trainable=False, name=key)
-            for key in tower_weight_names(QUERY_EMBEDDINGS, max(1, int(depth)) if isinstance(depth, int) else 1)
+            for key in tower_weight_names(QUERY_EMBEDDINGS, max(1, int(depth)) if isinstance(depth, (int, np.integer)) else 1)
         }
         self.candidate_embeddings = tf.Variable(tf.zeros([1, 1]), shape=tf.TensorShape([None, None]), trainable=False, name="candidate_embeddings")
         # Every user's query embedding from the training items alone (row 0: unknown user).
@@ -251,19 +269,9 @@ class TwoTower(TrainedRecommender):
     def monitor(self) -> str:  # type: ignore[override]
         return "val_factorized_top_k/top_10_categorical_accuracy"
 
-    def check_params(self) -> None:
-        for key in ("embedding_dim", "output_dim", "depth", "history_length", "min_token_count", "batch_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"two_tower: {key} must be a positive integer, got {value!r}")
-        for key in ("temperature", "learning_rate"):
-            if not float(getattr(self, key)) > 0:
-                raise ValueError(f"two_tower: {key} must be positive, got {getattr(self, key)!r}")
-        if not 0.0 <= float(self.user_dropout) < 1.0:
-            raise ValueError(f"two_tower: user_dropout must be in [0, 1), got {self.user_dropout!r}")
-        if not isinstance(self.logq_correction, (bool, np.bool_)):
-            raise ValueError(f"two_tower: logq_correction must be True or False, got {self.logq_correction!r}")
-        super().check_params()
+    @property
+    def uses_history(self) -> bool:
+        return True
 
     # ---------------------------------------------------------------- training
     def reset_weights(self) -> None:
