@@ -1,6 +1,8 @@
 """Item-item co-visitation: "people who interacted with this next interacted with that"."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 
@@ -56,7 +58,7 @@ class CoVisitation(SimilarItems, Recommender):
     """
 
     registry_name = "covisit"
-    PARAMS = {
+    PARAMS: ClassVar[dict[str, Param]] = {
         "window": Param(int, minimum=2, doc="pairs at most window - 1 positions apart are counted"),
         "directed": Param(bool, doc="count only 'a_q came after a_p' (next-item), not both directions"),
         "source": Param(str, choices=SOURCES, doc="sessions: data.sessions; interactions: each user's items in time order; auto: sessions if any"),

@@ -66,7 +66,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from tfrec._keras import tf
@@ -297,7 +296,7 @@ class ItemKNN(SimilarItems, _NeighbourModel):
     """
 
     registry_name = "item_knn"
-    PARAMS = neighbour_params("item")
+    PARAMS: ClassVar[dict[str, Param]] = neighbour_params("item")
     user_based = False
 
     def __init__(
@@ -369,7 +368,7 @@ class UserKNN(_NeighbourModel):
     """
 
     registry_name = "user_knn"
-    PARAMS = neighbour_params("user")
+    PARAMS: ClassVar[dict[str, Param]] = neighbour_params("user")
     user_based = True
 
     def __init__(

@@ -1,6 +1,8 @@
 """Matrix factorization trained with Keras ``fit`` on ``tf.data``: explicit or implicit feedback."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 
@@ -172,7 +174,7 @@ class MatrixFactorization(TrainedRecommender):
 
     registry_name = "mf"
     FEEDBACK = ("explicit", "implicit")
-    PARAMS = {
+    PARAMS: ClassVar[dict[str, Param]] = {
         "feedback": Param(str, choices=FEEDBACK, doc="explicit: predicted ratings; implicit: interactions as positives"),
         "factors": Param(int, minimum=1, doc="dimension of the user and item vectors"),
         "epochs": TRAINING_PARAMS["epochs"],

@@ -102,9 +102,7 @@ class Param:
             return False
         if self.minimum is not None and not (value > self.minimum if self.exclusive_minimum else value >= self.minimum):
             return False
-        if self.maximum is not None and not (value < self.maximum if self.exclusive_maximum else value <= self.maximum):
-            return False
-        return True
+        return self.maximum is None or (value < self.maximum if self.exclusive_maximum else value <= self.maximum)
 
     def check(self, model: str, name: str, value: Any) -> None:
         """ValueError ``"<model>: <name> must be <rule>, got <value!r>"`` unless allowed."""

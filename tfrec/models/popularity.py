@@ -1,6 +1,8 @@
 """Popularity baseline: everyone gets the most interacted-with items they have not seen."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from tfrec._keras import tf
 from tfrec.layers.popularity import PopularityCounts
 from tfrec.models.base import Recommender
@@ -22,7 +24,7 @@ class Popularity(Recommender):
     """
 
     registry_name = "popularity"
-    PARAMS = {
+    PARAMS: ClassVar[dict[str, Param]] = {
         "rating_weighted": Param(bool, doc="weight each interaction by its rating instead of 1"),
         "time_half_life": Param(
             float, minimum=0, exclusive_minimum=True, optional="no time decay",

@@ -1,13 +1,15 @@
 """Content-based recommender: TF-IDF item vectors, user profiles, cosine similarity."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 
 from tfrec._keras import tf
-from tfrec.models.fit_inputs import FitInputs
 from tfrec.layers.tfidf import IDF_MODES, NORMS, TfidfVectorizer
 from tfrec.models.base import Recommender, SimilarItems
+from tfrec.models.fit_inputs import FitInputs
 from tfrec.models.params import Param
 
 
@@ -49,7 +51,7 @@ class TfidfRecommender(SimilarItems, Recommender):
     """
 
     registry_name = "tfidf"
-    PARAMS = {
+    PARAMS: ClassVar[dict[str, Param]] = {
         "lowercase": Param(bool, doc="lower-case the text before tokenising"),
         "min_df": Param(int, minimum=1, doc="terms in fewer item texts are dropped (a number of documents)"),
         "max_features": Param(int, minimum=1, optional="every term", doc="keep only the terms most frequent over the corpus"),

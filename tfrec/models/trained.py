@@ -22,7 +22,6 @@ from tfrec.models.fit_inputs import FitInputs
 from tfrec.models.params import Param
 from tfrec.models.tensorboard import tensorboard_run_dir, write_projector
 
-
 #: The rules of the training hyperparameters every trained model has (used in their ``PARAMS``).
 TRAINING_PARAMS: dict[str, Param] = {
     "epochs": Param(int, minimum=1, doc="maximum number of epochs (early stopping may end sooner)"),

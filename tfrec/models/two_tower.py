@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -198,7 +199,7 @@ class TwoTower(TrainedRecommender):
 
     registry_name = "two_tower"
     monitor_mode = "max"
-    PARAMS = {
+    PARAMS: ClassVar[dict[str, Param]] = {
         "embedding_dim": Param(int, minimum=1, doc="size of every id / token / category embedding"),
         "output_dim": Param(int, minimum=1, doc="size of the query and candidate embeddings"),
         "depth": Param(int, minimum=1, doc="dense layers per tower (1 = one linear projection)"),
