@@ -4,7 +4,6 @@ Both models fit one neighbour table (the ``neighbours`` most similar users, or i
 per row; ``tfrec.layers.neighbours``) and use it for everything they serve. (The number
 of neighbours is ``neighbours``; ``k`` is only ever the request size of ``recommend``.)
 
-
 ``recommend`` (top-N, sums of similarities, seen items excluded by the base class)
     item_knn: ``score(u, c) = sum_{j in Q(u)} sim(c, j) [j in N(c)]`` — the sum of
     c's similarities to the user's items ``Q(u)`` (training items plus any ``history``
@@ -446,10 +445,11 @@ class UserKNN(_NeighbourModel):
 
     @_no_autograph
     def fold_in(self, history_idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Nearest known users of each history: (users int64[B, k], similarities float32[B, k]).
+        """Nearest known users of each history: (users int64[B, n], similarities float32[B, n]),
+        n = the neighbour table's width (``neighbours``, capped).
 
         ``sim(h, v) = |h & I_v| / sqrt(|h| |I_v|) * |h & I_v| / (|h & I_v| + shrinkage)``,
-        0 below ``min_support``; the top k with positive similarity (padding 0 / 0).
+        0 below ``min_support``; the n most similar with positive similarity (padding 0 / 0).
         """
         query = self._query_sets(tf.zeros(tf.shape(history_idx)[:1], tf.int64), history_idx, with_known=False)
         batch = query.nrows(out_type=tf.int64)
