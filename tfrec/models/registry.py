@@ -1,18 +1,44 @@
 """Models by name: the names used by the CLI, the registry and the export folders."""
 from __future__ import annotations
 
+import importlib
 import inspect
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tfrec.models.base import Recommender
-from tfrec.models.covisit import CoVisitation
-from tfrec.models.knn import ItemKNN, UserKNN
-from tfrec.models.mf import MatrixFactorization
-from tfrec.models.popularity import Popularity
-from tfrec.models.tfidf import TfidfRecommender
-from tfrec.models.two_tower import TwoTower
 
-MODELS: dict[str, type[Recommender]] = {cls.registry_name: cls for cls in (Popularity, TfidfRecommender, CoVisitation, UserKNN, ItemKNN, MatrixFactorization, TwoTower)}
+#: Every model: its name (CLI, registry, export folders) -> "module:Class". One line a model.
+MODEL_PATHS: dict[str, str] = {
+    "popularity": "tfrec.models.popularity:Popularity",
+    "tfidf": "tfrec.models.tfidf:TfidfRecommender",
+    "covisit": "tfrec.models.covisit:CoVisitation",
+    "user_knn": "tfrec.models.knn:UserKNN",
+    "item_knn": "tfrec.models.knn:ItemKNN",
+    "mf": "tfrec.models.mf:MatrixFactorization",
+    "two_tower": "tfrec.models.two_tower:TwoTower",
+}
+
+
+class _Registry(Mapping):
+    """Name -> model class, read from ``MODEL_PATHS``; a model's module is imported when
+    its class is first asked for (listing the names imports nothing)."""
+
+    def __getitem__(self, name: str) -> type[Recommender]:
+        module, _, attribute = MODEL_PATHS[name].partition(":")
+        cls = getattr(importlib.import_module(module), attribute)
+        if cls.registry_name != name:
+            raise RuntimeError(f"{MODEL_PATHS[name]} has registry_name {cls.registry_name!r}, registered as {name!r}")
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODEL_PATHS)
+
+    def __len__(self) -> int:
+        return len(MODEL_PATHS)
+
+
+MODELS: Mapping[str, type[Recommender]] = _Registry()
 
 
 class UnknownModelError(ValueError):
