@@ -45,18 +45,16 @@ uses cosine with norms over all interactions (implicit's ``CosineRecommender``; 
 for "pearson_baseline" (Surprise's default, ``(n-1)/(n-1+100)``) and 10 otherwise
 (``n/(n+10)``).
 
-Settings for the ML-100K protocols of PROTOCOLS.md (``--param`` values for ``tfrec
-train``; figures measured through ``tfrec.evaluation.evaluate``):
+Settings for the protocols of PROTOCOLS.md (``--param`` values for ``tfrec train``;
+their figures are in the README and in ``tfrec bench``'s output, not here):
 
-- protocol T (split ``temporal``): the defaults. item_knn NDCG@10 0.1915, R@10 0.1147
-  (implicit CosineRecommender K=100: 0.1853 / 0.1087); user_knn NDCG@10 0.1894, R@10
-  0.1091 (cosine k=50 reference: 0.1867 / 0.1053).
-- protocol R (folds u1..u5): ``feedback=explicit similarity=pearson_baseline
+- protocol T (split ``temporal``): the defaults.
+- protocol R (rating folds): ``feedback=explicit similarity=pearson_baseline
   rating_form=baseline neighbours=2000`` is Surprise's KNNBaseline itself (its defaults:
   k=40, here rating_neighbours=40, shrinkage 100, ALS reg_u 15, reg_i 10, 10 epochs;
-  equal to Surprise within 1e-6 on every u1 pair): RMSE 0.9204, MAE 0.7214, Surprise's own figures. Adding
-  ``shrinkage=200 baseline_reg_u=5 baseline_reg_i=5`` gives 0.9179 / 0.7189 (the
-  setting ``tfrec bench`` uses for protocol R).
+  equal to Surprise's predictions within 1e-6, tested on ML-100K's u1 fold). Adding
+  ``shrinkage=200 baseline_reg_u=5 baseline_reg_i=5`` is the setting ``tfrec bench``
+  uses for protocol R.
 
 Repeated (user, item) pairs count once, with their latest rating.
 """
