@@ -137,7 +137,8 @@ def _batched(columns: dict, batch_size: int, cache: bool) -> tf.data.Dataset:
 
 # --------------------------------------------------------------- what model.fit reads
 FIT_KEYS = ("user_id", "item_id", "rating", "timestamp")
-DEFAULT_FIT_BATCH = 65536
+#: Rows per batch where fitting makes its own batches (rows given one at a time; the adapt pass).
+DEFAULT_FIT_BATCH = 2**18
 
 
 class DatasetSpecError(TypeError):

@@ -37,7 +37,7 @@ import pandas as pd
 
 from tfrec._keras import keras, tf
 from tfrec.data.dataset import Dataset
-from tfrec.data.pipelines import DEFAULT_FIT_BATCH, indexed_batches, interaction_batches, interactions_dataset
+from tfrec.data.pipelines import DEFAULT_FIT_BATCH, indexed_batches, interaction_batches
 from tfrec.layers.interaction_log import InteractionLog
 from tfrec.layers.interaction_table import UserItemTable, mask_ragged
 from tfrec.layers.popularity import PopularityCounts
@@ -203,7 +203,7 @@ class Recommender(keras.Model):
         (its catalogue and sessions are then used unless given). ``catalog``: the item
         catalogue (titles, text, categories; ``tfidf`` needs it, ``two_tower`` and the
         TensorBoard tables use it), ``sessions``: for ``covisit`` (see ``FitInputs``).
-        ``batch_size``: rows per step of the adapt pass (default 65536; fixed-weight
+        ``batch_size``: rows per step of the adapt pass (default 262144; fixed-weight
         models only: a trained model's training batch is its ``batch_size`` parameter).
 
         Steps:
@@ -253,23 +253,25 @@ class Recommender(keras.Model):
                 raise ValueError(f"{self.registry_name} is a fixed-weight model: it has no training epochs to checkpoint (checkpoint_dir)")
         verbose = 1 if verbose == "auto" else int(verbose)
         callbacks = list(callbacks or [])
-        name = "tf.data"
-        if isinstance(x, Dataset):
+        in_memory = isinstance(x, Dataset)
+        if in_memory:
             catalog = x.items if catalog is None else catalog
             sessions = x.sessions if sessions is None else sessions
-            name = x.name
-            x = interactions_dataset(x, batch_size=DEFAULT_FIT_BATCH, cache=False)
-        batches = interaction_batches(x)
+        name = x.name if in_memory else "tf.data"
+        batches = None if in_memory else interaction_batches(x)
         inputs = fit_inputs(catalog, sessions, name)
 
         log = InteractionLog(name)
-        n_batches = int(batches.cardinality())
-        progress = keras.utils.Progbar(n_batches if n_batches >= 0 else None, verbose=verbose, unit_name="batch")
         if verbose:
             print(f"{self.registry_name}: vocabulary pass over {name}")
-        for step, batch in enumerate(batches, start=1):
-            log.update_state(batch)
-            progress.update(step)
+        if in_memory:
+            log.update_frame(x.interactions)  # already in memory: one pandas pass, no strings through tf.data
+        else:
+            n_batches = int(batches.cardinality())
+            progress = keras.utils.Progbar(n_batches if n_batches >= 0 else None, verbose=verbose, unit_name="batch")
+            for step, batch in enumerate(batches, start=1):
+                log.update_state(batch)
+                progress.update(step)
         user_ids, item_ids, indexed = log.finalize_state()
         self.users.set_ids(user_ids)
         self.items.set_ids(item_ids)

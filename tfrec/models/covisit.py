@@ -124,13 +124,7 @@ class CoVisitation(SimilarItems, Recommender):
         if use_sessions:
             if inputs.sessions is None:
                 raise ValueError(f"covisit: source='sessions' but {inputs.name} has no sessions (pass sessions= to fit); use source='interactions' or 'auto'")
-            parts = [  # streamed batch by batch; ids unknown to the training vocabulary become 0
-                (self.items.lookup(batch["item_id"]).numpy(), batch["session_id"].numpy(), batch["position"].numpy(), batch["timestamp"].numpy())
-                for batch in inputs.sessions
-            ]
-            if not parts:
-                raise ValueError(f"covisit: the sessions given to fit ({inputs.name}) are empty")
-            items, session, position, stamps = (np.concatenate(columns) for columns in zip(*parts))
+            items, session, position, stamps = self._session_columns(inputs)
             later = (session[1:] > session[:-1]) | ((session[1:] == session[:-1]) & (position[1:] > position[:-1]))
             if not later.all():  # skip the sort when already ordered
                 order = np.lexsort((position, session))
@@ -145,6 +139,25 @@ class CoVisitation(SimilarItems, Recommender):
         if self.session_gap is not None:
             new[1:] |= (stamps[1:] - stamps[:-1]) > self.session_gap
         return indexed["item_idx"].to_numpy(np.int64), np.cumsum(new) - 1, stamps
+
+    def _session_columns(self, inputs: FitInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(item_idx, session_id, position, timestamp) of every session row, in the order
+        given; ids unknown to the training vocabulary (or missing) become 0."""
+        sessions = inputs.sessions
+        if isinstance(sessions, pd.DataFrame):  # in memory: distinct ids looked up once
+            codes, names = pd.factorize(sessions["item_id"].astype(str), sort=False)
+            known = self.items.lookup(tf.constant(np.asarray(names, dtype=object).astype(str), tf.string)).numpy()
+            items = np.append(known, 0).astype(np.int64)[codes]  # code -1 (missing id) -> 0
+            columns = [items, *(sessions[key].to_numpy(np.int64) for key in ("session_id", "position", "timestamp"))]
+        else:  # streamed batch by batch
+            parts = [
+                (self.items.lookup(batch["item_id"]).numpy(), batch["session_id"].numpy(), batch["position"].numpy(), batch["timestamp"].numpy())
+                for batch in sessions
+            ]
+            columns = [np.concatenate(column) for column in zip(*parts)] if parts else [np.zeros(0, np.int64)]
+        if len(columns[0]) == 0:
+            raise ValueError(f"covisit: the sessions given to fit ({inputs.name}) are empty")
+        return tuple(columns)
 
     def prepare(self, indexed: pd.DataFrame, inputs: FitInputs) -> None:
         super().prepare(indexed, inputs)

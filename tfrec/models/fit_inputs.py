@@ -7,7 +7,7 @@ import pandas as pd
 
 from tfrec._keras import tf
 from tfrec.data.dataset import ITEM_COLUMNS, SESSION_COLUMNS, DataError
-from tfrec.data.pipelines import DEFAULT_FIT_BATCH, session_batches, sessions_dataset
+from tfrec.data.pipelines import session_batches
 
 
 @dataclass(frozen=True)
@@ -16,14 +16,15 @@ class FitInputs:
 
     items: the catalogue, columns ``item_id``, ``title``, ``text``, ``category`` (str);
         empty when none was given (titles are then the ids; ``tfidf`` needs one).
-    sessions: batches of ``session_id``, ``item_id``, ``position``, ``timestamp``
+    sessions: a table as ``tfrec.data.Dataset.sessions`` (in memory), or batches of
+        ``session_id``, ``item_id``, ``position``, ``timestamp``
         (``tfrec.data.pipelines.session_batches``), or None (``covisit`` then cuts
         sessions from each user's interactions).
     name: the data's name for messages and TensorBoard ("tf.data" for a plain dataset).
     """
 
     items: pd.DataFrame
-    sessions: tf.data.Dataset | None
+    sessions: pd.DataFrame | tf.data.Dataset | None
     name: str
 
     @property
@@ -61,5 +62,6 @@ def fit_inputs(catalog: pd.DataFrame | None, sessions: pd.DataFrame | tf.data.Da
         missing = [c for c in SESSION_COLUMNS if c not in sessions.columns]
         if missing:
             raise DataError(f"sessions lack columns {missing}; columns are {list(sessions.columns)}")
-        sessions = sessions_dataset(sessions, batch_size=DEFAULT_FIT_BATCH, cache=False)
-    return FitInputs(items=items, sessions=None if sessions is None else session_batches(sessions), name=name)
+    elif sessions is not None:
+        sessions = session_batches(sessions)
+    return FitInputs(items=items, sessions=sessions, name=name)

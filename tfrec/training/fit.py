@@ -8,7 +8,6 @@ from typing import Any
 
 from tfrec._keras import keras
 from tfrec.data.dataset import Dataset
-from tfrec.data.pipelines import DEFAULT_FIT_BATCH, interactions_dataset
 from tfrec.models.base import Recommender
 from tfrec.models import tensorboard
 
@@ -31,11 +30,12 @@ def fit(
     verbose: int = 1,
     **fit_kwargs: Any,
 ) -> FitResult:
-    """Fit ``model`` on ``data``: ``model.fit`` over ``tfrec.data.interactions_dataset(data)``
-    with the data's catalogue and sessions, plus a TensorBoard run when ``logdir`` is given.
+    """Fit ``model`` on ``data``: ``model.fit(data)`` (the data's interactions, catalogue
+    and sessions), plus a TensorBoard run when ``logdir`` is given.
 
     It is the same path as a Keras user's ``model.fit(dataset, catalog=..., callbacks=...)``
-    (see ``Recommender.fit``); ``fit_kwargs`` (``epochs``, ``checkpoint_dir``,
+    (see ``Recommender.fit``; an in-memory ``Dataset`` skips streaming its ids through
+    ``tf.data`` as strings, with the same result); ``fit_kwargs`` (``epochs``, ``checkpoint_dir``,
     ``callbacks``, ``batch_size``) are passed on. With ``logdir``: a new run folder
     ``<logdir>/<model>-<time>`` with a ``keras.callbacks.TensorBoard`` callback (training
     curves; what the model computed), hparams, fit scalars and the serving graph.
@@ -53,14 +53,7 @@ def fit(
         # weight histograms only for trained networks (a fixed-weight model holds string tables)
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir), histogram_freq=1 if model.trained else 0, write_graph=False))
     start = time.perf_counter()
-    history = model.fit(
-        interactions_dataset(data, batch_size=fit_kwargs.get("batch_size") or DEFAULT_FIT_BATCH, cache=False),
-        catalog=data.items,
-        sessions=data.sessions,
-        callbacks=callbacks,
-        verbose=verbose,
-        **fit_kwargs,
-    )
+    history = model.fit(data, callbacks=callbacks, verbose=verbose, **fit_kwargs)
     seconds = time.perf_counter() - start
     if run_dir is not None:
         tensorboard.write_hparams(run_dir, model.registry_name, model.get_config(), data.name)
