@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="scale run instead: fit + export on synthetic data of these sizes (e.g. 1M,5M,20M; "
                             "without a value: the size of --data synthetic:N); with --peers, each model next to its peer")
     bench.add_argument("--repeat", type=int, default=1, metavar="N",
-                       help="with --scale: run every entry N times per size, interleaved, and keep each one's fastest fit (default 1)")
+                       help="with --scale: run every entry N times per size, interleaved, and keep each one's median fit (default 1)")
     bench.add_argument("--in-process", action="store_true", help="run every job in this process (faster start; memory is cumulative)")
     bench.add_argument("-q", "--quiet", action="store_true", help="only the final tables")
     return parser

@@ -42,7 +42,7 @@ out of its time limit or passes the memory limit is not tried at larger sizes. W
 peers (``paired``: each model's fit-time peer, ``peers.FIT_PEER``), each model and its
 peer run one after the other at every size, and the model's row gets the ratio of its
 fit seconds to the peer's, measured in the same run; ``repeat`` runs every entry several
-times, interleaved, and keeps each one's fastest fit. Scale fits write no TensorBoard
+times, interleaved, and keeps each one's median fit. Scale fits write no TensorBoard
 run (its logging would count in the fit time). Models are names or variants
 ``name:key=value[:key=value]`` (e.g. ``item_knn:shrinkage=5``), so one run can hold a model
 at two settings.
@@ -763,16 +763,18 @@ def scale_entries(models: list[str], peers: list[str]) -> list[tuple[str, str]]:
     return order + [("peer", p) for p in peers if ("peer", p) not in order]
 
 
-def _fastest(runs: list[dict]) -> dict:
-    """One entry's row from its runs at one size: the ok run with the fastest fit (data
-    rows: the fastest load), else the last failure; with every run's seconds."""
+def _median_run(runs: list[dict]) -> dict:
+    """One entry's row from its runs at one size: the ok run with the median fit (data
+    rows: the median load; the lower middle run of an even count), else the last
+    failure; with every run's seconds."""
     ok = [r for r in runs if r["status"] == "ok"]
     key = "load_s" if runs[0]["kind"] == "data" else "fit_s"
-    best = dict(min(ok, key=lambda r: r.get(key, math.inf)) if ok else runs[-1])
+    ordered = sorted(ok, key=lambda r: r.get(key, math.inf))
+    chosen = dict(ordered[(len(ordered) - 1) // 2] if ordered else runs[-1])
     if len(runs) > 1:
-        best["runs"] = len(runs)
-        best[f"{key}_runs"] = [r.get(key) for r in runs]
-    return best
+        chosen["runs"] = len(runs)
+        chosen[f"{key}_runs"] = [r.get(key) for r in runs]
+    return chosen
 
 
 def pair_with_peers(rows: list[dict]) -> None:
@@ -812,7 +814,7 @@ def run_scale(
     each in its own process; an entry that fails at one size is not tried at the larger
     ones. ``peers="paired"`` fits each model's fit-time peer next to it and gives the
     model's row the ratio of the fit times (see `pair_with_peers`); ``repeat`` runs every
-    entry that many times per size, interleaved, keeping the fastest fit (`_fastest`).
+    entry that many times per size, interleaved, keeping the median fit (`_median_run`).
     With no model and no peer, each size only generates the data (its time and memory).
     ``isolate=False`` runs every job in this process (quick checks: no time or memory
     limit, and memory figures are cumulative). Writes ``scale.json`` / ``scale.md``
@@ -844,7 +846,7 @@ def run_scale(
                 log(f"-- run {round_ + 1} of {repeat}", verbose)
             for row in run_jobs(todo, isolate=isolate, max_seconds=max_seconds, max_memory_mb=max_memory_gb * 1024, verbose=verbose, out_dir=out_dir):
                 runs.setdefault((row["kind"], row["entry"]), []).append(row)
-        done = [_fastest(runs[(job["kind"], job["entry"])]) for job in jobs]
+        done = [_median_run(runs[(job["kind"], job["entry"])]) for job in jobs]
         for row in done:
             row["size"] = size
         pair_with_peers(done)
