@@ -30,7 +30,7 @@ def demo_bench(tmp_path_factory):
 
 @pytest.mark.slow
 def test_bench_on_demo_writes_json_markdown_chart_and_hparams(demo_bench):
-    out, document = demo_bench
+    out, _ = demo_bench
     saved = json.loads((out / "bench.json").read_text())
     assert json.loads((out / "copy.json").read_text()) == saved
     assert {"data", "data_summary", "protocols", "machine", "rows", "notes", "command", "created"} <= set(saved)
@@ -48,7 +48,7 @@ def test_bench_on_demo_writes_json_markdown_chart_and_hparams(demo_bench):
     table = (out / "bench.md").read_text()
     assert "| tfrec popularity |" in table and "NDCG@10 / ease" in table
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    runs = [p for p in (out / "runs" / "hparams").rglob("events.out.tfevents*")]
+    runs = list((out / "runs" / "hparams").rglob("events.out.tfevents*"))
     assert {p.parent.name for p in runs} >= {"T-tfrec-popularity", "T-peer-ease"}
 
 

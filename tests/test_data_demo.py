@@ -42,7 +42,7 @@ def test_structure_follows_the_notebook(notebook):
     ratings_df, sessions, items_df, item_text = notebook
     category = items_df.set_index("item_id")["category"]
     words = {0: "action", 1: "romance", 2: "scifi", 3: "comedy", 4: "horror", 5: "documentary"}
-    for i, text in item_text.items():
+    for text in item_text.values():
         assert len(text.split()) == 10
     assert any(words[category[i]] in item_text[i] for i in range(60))
     # 12 ratings a user unless the preferred category is small; one decimal, in [1, 5]

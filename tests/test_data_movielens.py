@@ -32,7 +32,7 @@ def mini100k(tmp_path) -> Path:
     d = tmp_path / "ml-mini"
     d.mkdir()
     _write(d / "u.data", "1\t10\t5\t900\n2\t10\t3\t800\n1\t2\t4\t950\n2\t3\t1\t700\n")
-    flags = lambda on: "|".join("1" if k in on else "0" for k in range(19))  # noqa: E731
+    flags = lambda on: "|".join("1" if k in on else "0" for k in range(19))
     _write(
         d / "u.item",
         f"2|GoldenEye (1995)|01-Jan-1995||http://x|{flags({1, 2, 16})}\n"

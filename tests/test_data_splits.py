@@ -113,7 +113,9 @@ def test_demo_splits_and_sessions():
     assert len(split.train.interactions) + len(split.test) == 358
     pd.testing.assert_frame_equal(split.train.sessions, demo.sessions)  # view sequences kept whole
     assert split.train.items.equals(demo.items)
-    message = str(pytest.raises(DataError, make_split, demo, "u1").value)
+    with pytest.raises(DataError) as caught:
+        make_split(demo, "u1")
+    message = str(caught.value)
     assert "u1" in message and "temporal" in message and "leave-last" in message
 
 
@@ -130,5 +132,7 @@ def test_synthetic_sessions_lose_test_rows():
 
 
 def test_unknown_split():
-    message = str(pytest.raises(DataError, make_split, load_demo(), "random").value)
+    with pytest.raises(DataError) as caught:
+        make_split(load_demo(), "random")
+    message = str(caught.value)
     assert "random" in message and all(name in message for name in SPLIT_NAMES)

@@ -57,7 +57,7 @@ def test_recommend_is_most_popular_unseen_with_ties_by_lower_id(fitted):
 
 
 def test_score_is_the_count(fitted):
-    memory, loaded, _ = fitted.exported("popularity")
+    _, loaded, _ = fitted.exported("popularity")
     counts = fitted.split.train.interactions.groupby("item_id").size()
     items = list(counts.index[:5])
     np.testing.assert_array_equal(loaded.score(["0"] * 5, items), counts[items].to_numpy(np.float32))

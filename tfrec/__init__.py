@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from tfrec import _keras  # noqa: F401,E402  (must run before anything touches tf.keras)
+from tfrec import _keras  # noqa: F401  (must run before anything touches tf.keras)
 
 _SHORT_NAMES = {
     "fit": "tfrec.training",

@@ -87,9 +87,9 @@ def _train_one(name: str, params: dict[str, Any], split, args) -> dict[str, Any]
     from tfrec.evaluation.evaluate import evaluate
     from tfrec.export import export_model
     from tfrec.models import make_model
+    from tfrec.models.tensorboard import write_scalars
     from tfrec.serving import ServedModel
     from tfrec.training import fit
-    from tfrec.models.tensorboard import write_scalars
 
     verbose = 0 if args.quiet else 1
     model = make_model(name, **params)
@@ -166,7 +166,6 @@ def _cmd_models(args) -> int:
 
 def _cmd_bench(args) -> int:
     from tfrec.bench import parse_size, run_bench, run_scale
-
     from tfrec.models import parse_param
 
     command = "tfrec " + shlex.join(args.argv)

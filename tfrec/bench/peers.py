@@ -114,7 +114,7 @@ class Peer:
             importlib.import_module(module)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, train: Dataset) -> "Peer":
+    def fit(self, train: Dataset) -> Peer:
         frame = train.interactions
         self.user_ids = sorted_ids(frame["user_id"])
         self.item_ids = sorted_ids(frame["item_id"])

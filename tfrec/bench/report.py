@@ -142,7 +142,9 @@ def markdown(document: dict) -> str:
     lines.append("")
     lines.append(
         "Quality: the metric code of `tfrec.evaluation` for every row (tfrec models through their reloaded SavedModel). "
-        "fit s: wall seconds of one fit (protocol R: mean per fold); fit CPU s: CPU seconds (user + system, all threads) of the row's process during that fit (protocol R: per fold, with prediction). users/s: batch top-10 over every test user in batches of 1024; "
+        "fit s: wall seconds of one fit (protocol R: mean per fold); "
+        "fit CPU s: CPU seconds (user + system, all threads) of the row's process during that fit (protocol R: per fold, with prediction). "
+        "users/s: batch top-10 over every test user in batches of 1024; "
         "p50/p99: one-user requests (tfrec: through the reloaded SavedModel; peers: their numpy `recommend`). "
         + ("peak MiB: `ru_maxrss` of the row's own process after fit + export (includes the Python/TensorFlow runtime and the data). "
            if document.get("isolated", True) else "peak MiB: in-process run, cumulative. ")
@@ -276,7 +278,8 @@ def write_all(document: dict, out_dir: Path, *, json_path=None, tensorboard: boo
         path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
         written.setdefault("json", path)
     print(text, flush=True)
-    print(f"wrote {', '.join(str(p) for p in written.values())}" + (f"; TensorBoard: tensorboard --logdir {out_dir / 'runs'}" if tensorboard else ""), flush=True)
+    board = f"; TensorBoard: tensorboard --logdir {out_dir / 'runs'}" if tensorboard else ""
+    print(f"wrote {', '.join(str(p) for p in written.values())}{board}", flush=True)
     return written
 
 

@@ -49,6 +49,7 @@ at two settings.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -59,8 +60,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -194,7 +196,7 @@ def protocol_splits(data, protocol: str) -> tuple[list, str]:
 
 def data_summary(data) -> dict[str, Any]:
     frame = data.interactions
-    summary = {"name": data.name, "interactions": int(len(frame)), "users": int(frame["user_id"].nunique()), "items": int(frame["item_id"].nunique())}
+    summary = {"name": data.name, "interactions": len(frame), "users": int(frame["user_id"].nunique()), "items": int(frame["item_id"].nunique())}
     if data.sessions is not None:
         summary["sessions"] = int(data.sessions["session_id"].nunique())
     return summary
@@ -255,7 +257,7 @@ def measure_speed(
     latencies = np.array(latencies) * 1000.0
     return {
         "users_per_s": len(users) / best,
-        "speed_users": int(len(users)),
+        "speed_users": len(users),
         "latency_p50_ms": float(np.percentile(latencies, 50)),
         "latency_p99_ms": float(np.percentile(latencies, 99)),
     }
@@ -552,7 +554,7 @@ def run_in_process(job: dict, *, verbose: int) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         result = execute_job(job, verbose=verbose)
-    except Exception as error:  # noqa: BLE001 (one failing entry must not end the run)
+    except Exception as error:
         result = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
     result["wall_s"] = time.perf_counter() - start
     result["memory_note"] = "in-process: ru_maxrss is cumulative over the jobs before this one"
@@ -585,7 +587,9 @@ def entry_slug(entry: str) -> str:
     return entry.replace(":", "-").replace("=", "")
 
 
-def plan_jobs(data: str, protocols: list[str], models: list[str], peers: list[str] | None, params: dict[str, dict] | None = None) -> tuple[list[dict], list[str]]:
+def plan_jobs(
+    data: str, protocols: list[str], models: list[str], peers: list[str] | None, params: dict[str, dict] | None = None
+) -> tuple[list[dict], list[str]]:
     """Jobs for every protocol: the tfrec models (entries, see `split_entry`) that apply,
     then the available peers."""
     from tfrec.bench.peers import PEERS, peers_for
@@ -663,10 +667,8 @@ def _machine() -> dict[str, Any]:
         from importlib.metadata import version
 
         for package in ("tensorflow", "tensorflow-recommenders", "numpy", "implicit", "scikit-surprise"):
-            try:
+            with contextlib.suppress(Exception):
                 info[package] = version(package)
-            except Exception:  # noqa: BLE001
-                pass
     except ImportError:
         pass
     return info
@@ -719,7 +721,8 @@ def run_bench(
     TensorBoard HParams run per row under ``out_dir``; returns the JSON document."""
     from tfrec.bench import report
 
-    protocols = list(PROTOCOLS) if protocols in ("all", None) else [p.strip().upper() for p in (protocols.split(",") if isinstance(protocols, str) else protocols)]
+    named = protocols.split(",") if isinstance(protocols, str) else protocols
+    protocols = list(PROTOCOLS) if protocols in ("all", None) else [p.strip().upper() for p in named]
     for protocol in protocols:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol '{protocol}'; protocols are R, T, S or all")

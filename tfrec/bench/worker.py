@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = execute_job(job, verbose=int(job.get("verbose", 1)))
-    except Exception as error:  # noqa: BLE001 (reported to the parent as a failed row)
+    except Exception as error:
         traceback.print_exc()
         result_path.write_text(json.dumps({"status": "failed", "error": f"{type(error).__name__}: {error}"}))
         return 1

@@ -87,7 +87,7 @@ class Dataset:
     def n_items(self) -> int:
         return int(self.interactions["item_id"].nunique())
 
-    def with_interactions(self, interactions: pd.DataFrame, sessions: pd.DataFrame | None = None) -> "Dataset":
+    def with_interactions(self, interactions: pd.DataFrame, sessions: pd.DataFrame | None = None) -> Dataset:
         """The same catalog with other interactions (used by splits)."""
         return replace(self, interactions=interactions.reset_index(drop=True), sessions=sessions)
 

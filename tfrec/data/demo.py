@@ -7,8 +7,6 @@ order, so the default call gives the same 358 ratings the notebook printed.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
-
 import numpy as np
 import pandas as pd
 
@@ -22,7 +20,7 @@ def make_demo_data(
     ratings_per_user: int = 12,
     session_len: int = 8,
     seed: int = 42,
-) -> Tuple[pd.DataFrame, List[np.ndarray], pd.DataFrame, Dict[int, str]]:
+) -> tuple[pd.DataFrame, list[np.ndarray], pd.DataFrame, dict[int, str]]:
     """
     Creates a toy dataset that behaves like a real recommendation dataset.
 
@@ -65,8 +63,8 @@ def make_demo_data(
     }
 
     # Create item text and titles
-    item_text: Dict[int, str] = {}
-    item_title: Dict[int, str] = {}
+    item_text: dict[int, str] = {}
+    item_title: dict[int, str] = {}
     for i in range(n_items):
         category = int(item_category[i])
         words = category_words[category]
@@ -77,7 +75,7 @@ def make_demo_data(
         item_title[i] = f"Item_{i:02d}_Category_{category:02d}"
 
     # Build ratings as a list of (user_id,item_id,rating)
-    ratings: List[Tuple[int, int, float]] = []
+    ratings: list[tuple[int, int, float]] = []
     for u in range(n_users):
         # Items in user's preferred category
         preferred_items = np.where(item_category == user_pref[u])[0]
@@ -108,7 +106,7 @@ def make_demo_data(
 
     # Build the sessions ( view/click sequences)
 
-    sessions: List[np.ndarray] = []
+    sessions: list[np.ndarray] = []
 
     for u in range(n_users):
         # sample from preferred category with replacement ( views  can repeat )

@@ -48,7 +48,7 @@ def _read_table(
     """
     header = names is None
     # only an empty field is missing: ids like "NA" or "null" stay ids
-    options = dict(
+    options = dict(  # noqa: C408  (keyword form: these are read_csv's keyword arguments)
         sep=sep, encoding=encoding, header=0 if header else None, names=names, keep_default_na=False, na_values=[""]
     )
     try:
@@ -301,7 +301,7 @@ def _load_100k(directory: Path) -> Dataset:
     item_file = _require(directory, "u.item", "MovieLens 100K")
     flag_names = [f"genre{k}" for k in range(len(genres))]
     item_names = ["item_id", "title", "release_date", "video_release_date", "url", *flag_names]
-    columns = {"item_id": "int", "title": "text", **{f: "int" for f in flag_names}}
+    columns = {"item_id": "int", "title": "text", **dict.fromkeys(flag_names, "int")}
     items = _read_table(item_file, columns, sep="|", names=item_names, encoding="latin-1")
     flags = items[flag_names].to_numpy() != 0
     genre_lists = [[genres[k] for k in np.flatnonzero(row)] for row in flags]

@@ -130,10 +130,10 @@ def _alias_table(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     small = [i for i, w in enumerate(scaled) if w < 1.0]
     large = [i for i, w in enumerate(scaled) if w >= 1.0]
     while small and large:
-        s, l = small.pop(), large.pop()
-        keep[s], alias[s] = scaled[s], l
-        scaled[l] -= 1.0 - scaled[s]
-        (small if scaled[l] < 1.0 else large).append(l)
+        s, big = small.pop(), large.pop()
+        keep[s], alias[s] = scaled[s], big
+        scaled[big] -= 1.0 - scaled[s]
+        (small if scaled[big] < 1.0 else large).append(big)
     return keep, alias
 
 

@@ -39,7 +39,7 @@ predictions are NaN in ``p``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

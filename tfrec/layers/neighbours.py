@@ -37,9 +37,10 @@ itself; ties break by the lower index.
 """
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -235,7 +236,7 @@ class _SplitOperand:
         self.light = matrix[:, light].astype(dtype).tocsr()
         self.heavy = matrix[:, heavy].toarray().astype(dtype) if len(heavy) else None
 
-    def times_transposed(self, other: "_SplitOperand", start: int, stop: int, pool: ThreadPoolExecutor) -> np.ndarray:
+    def times_transposed(self, other: _SplitOperand, start: int, stop: int, pool: ThreadPoolExecutor) -> np.ndarray:
         """``self[start:stop] @ other[start:].T`` as a dense array.
 
         The sparse part runs as row chunks on ``pool`` (scipy releases the GIL in its
@@ -249,7 +250,7 @@ class _SplitOperand:
         def chunk(a: int, b: int) -> None:
             (self.light[a:b] @ right).toarray(out=out[a - start : b - start])
 
-        for future in [pool.submit(chunk, a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]:
+        for future in [pool.submit(chunk, a, b) for a, b in itertools.pairwise(bounds) if b > a]:
             future.result()
         if self.heavy is not None:
             out += self.heavy[start:stop] @ other.heavy[start:].T

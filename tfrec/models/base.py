@@ -110,7 +110,7 @@ class Recommender(keras.Model):
         return {key: getattr(self, key) for key in self.hyperparameters()}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], custom_objects=None) -> "Recommender":
+    def from_config(cls, config: dict[str, Any], custom_objects=None) -> Recommender:
         return cls(**config)
 
     # ---------------------------------------------------------------- fitting
@@ -304,7 +304,7 @@ class Recommender(keras.Model):
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The adapt pass's step: accumulate the batch (``update_state``)."""
         self.update_state(batch)
-        return {"interactions": tf.shape(batch["item_idx"])[0]}
+        return {}
 
     # --------------------------------------------------- scoring core (override)
     def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
@@ -432,13 +432,16 @@ class SimilarItems:
 
 class _AdaptPass(keras.callbacks.Callback):
     """Resets the model's fitting state before the adapt epoch and finalizes it right after
-    (first in the callback list, so the other callbacks' ``on_epoch_end`` see the weights)."""
+    (first in the callback list, so the other callbacks' ``on_epoch_end`` see the weights);
+    the epoch's logs get ``interactions``, the number of rows counted."""
 
     def on_train_begin(self, logs=None) -> None:
         self.model.reset_state()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self.model.finalize_state()
+        if logs is not None:
+            logs["interactions"] = float(tf.size(self.model.user_items.item_indices))
 
 
 def _unwrapped(value: Any) -> Any:

@@ -5,16 +5,14 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import tensorflow_recommenders as tfrs
 
 from tfrec._keras import keras, tf  # first: selects Keras 2 before TensorFlow Recommenders loads
-
-import tensorflow_recommenders as tfrs  # noqa: E402  (after tfrec._keras)
-
-from tfrec.layers.fold_in import ridge_fold_in  # noqa: E402
-from tfrec.layers.towers import batch_invariant_matmul  # noqa: E402
-from tfrec.models.fit_inputs import FitInputs  # noqa: E402
-from tfrec.models.params import Param  # noqa: E402
-from tfrec.models.trained import TRAINING_PARAMS, TrainedRecommender, shape_free_variable  # noqa: E402
+from tfrec.layers.fold_in import ridge_fold_in
+from tfrec.layers.towers import batch_invariant_matmul
+from tfrec.models.fit_inputs import FitInputs
+from tfrec.models.params import Param
+from tfrec.models.trained import TRAINING_PARAMS, TrainedRecommender, shape_free_variable
 
 
 class MatrixFactorizationNetwork(tfrs.Model):

@@ -117,7 +117,7 @@ class TrainedRecommender(Recommender):
     def fingerprint(self, train_columns: dict[str, np.ndarray], phase: str) -> dict:
         """What a checkpoint must match to be resumed: model, configuration (but epochs), data."""
         config = {k: v for k, v in self.get_config().items() if k not in ("epochs", "patience")}
-        digest = {key: [int(len(v)), float(np.asarray(v, np.float64).sum())] for key, v in sorted(train_columns.items())}
+        digest = {key: [len(v), float(np.asarray(v, np.float64).sum())] for key, v in sorted(train_columns.items())}
         return {"model": self.registry_name, "phase": phase, "config": config, "users": self.users.size, "items": self.items.size, "columns": digest}
 
     def fit_network(

@@ -8,12 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import tensorflow_recommenders as tfrs
 
 from tfrec._keras import tf  # first: selects Keras 2 before TensorFlow Recommenders loads
-
-import tensorflow_recommenders as tfrs  # noqa: E402  (after tfrec._keras)
-
-from tfrec.models.fit_inputs import FitInputs
 from tfrec.layers.towers import (
     QUERY_EMBEDDINGS,
     CandidateTower,
@@ -22,6 +19,7 @@ from tfrec.layers.towers import (
     query_forward,
     tower_weight_names,
 )
+from tfrec.models.fit_inputs import FitInputs
 from tfrec.models.params import Param
 from tfrec.models.trained import TRAINING_PARAMS, TrainedRecommender
 

@@ -9,9 +9,9 @@ first, so a user mistake is one clear ``ValueError``, not a TensorFlow traceback
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,7 @@ class ServedModel:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: str | Path) -> "ServedModel":
+    def load(cls, path: str | Path) -> ServedModel:
         version_dir = resolve_version_dir(path)
         loaded = tf.saved_model.load(str(version_dir))
         meta = json.loads((version_dir / "assets" / METADATA_ASSET).read_text(encoding="utf-8"))
@@ -83,7 +83,7 @@ class ServedModel:
         return served
 
     @classmethod
-    def from_model(cls, model: Recommender) -> "ServedModel":
+    def from_model(cls, model: Recommender) -> ServedModel:
         from tfrec.export.savedmodel import metadata
 
         if not bool(model.is_fitted.numpy()):

@@ -8,8 +8,8 @@ from typing import Any
 
 from tfrec._keras import keras
 from tfrec.data.dataset import Dataset
-from tfrec.models.base import Recommender
 from tfrec.models import tensorboard
+from tfrec.models.base import Recommender
 
 
 @dataclass
