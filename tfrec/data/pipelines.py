@@ -1,7 +1,7 @@
 """Every tf.data pipeline of tfrec: what ``model.fit`` reads, and what fitting feeds itself.
 
 - ``interactions_dataset`` / ``sessions_dataset``: batches with string ids from a
-  ``Dataset`` (what ``tfrec.fit`` hands to ``model.fit``);
+  ``Dataset``, for ``model.fit`` and any Keras pipeline;
 - ``interaction_batches`` / ``session_batches``: a user's ``tf.data.Dataset`` checked
   and normalised for ``model.fit`` (the one place that says which datasets fit accepts);
 - ``indexed_batches``, ``epoch_batches``, ``ordered_batches``: batches of integer

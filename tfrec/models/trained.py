@@ -1,9 +1,9 @@
 """The base of the models whose weights are learned by Keras ``fit`` (``mf``, ``two_tower``).
 
-``TrainedRecommender.train`` strings the Keras training utilities of ``tfrec.training``
-together (deterministic, resumable epochs of ``tf.data`` batches; the checkpoint
-callback; the TensorBoard projector); it is the step ``tfrec.training.fit`` calls after
-the adapt pass.
+``TrainedRecommender.train`` strings the Keras training utilities together
+(deterministic, resumable epochs of ``tf.data`` batches from ``tfrec.data.pipelines``; the
+checkpoint callback of ``tfrec.models.callbacks``; the TensorBoard projector); it is the
+step ``model.fit`` (``Recommender.fit``) takes after the adapt pass.
 """
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ TRAINING_PARAMS: dict[str, Param] = {
 class TrainedRecommender(Recommender):
     """A model whose weights are learned by ``fit`` of a Keras network (``tfrs.Model``).
 
-    ``train`` runs these steps, which ``scripts/train_*.py`` spell out one by one:
+    ``train`` runs these steps:
 
     1. ``keras.utils.set_random_seed(seed)``;
-    2. ``training_columns(indexed, data, holdout=True)``: numpy columns of the training
+    2. ``training_columns(indexed, inputs, holdout=True)``: numpy columns of the training
        examples and of a random validation slice (``validation_fraction`` of them; none
        when that is under ``MIN_VALIDATION`` examples, as on tiny data);
     3. ``build_network(columns)``: the Keras network, built, and ``compile``d with
@@ -50,13 +50,12 @@ class TrainedRecommender(Recommender):
     4. optional ``ResumableCheckpoint.restore`` (``checkpoint_dir``);
     5. ``network.fit`` on ``epoch_batches`` (batches of ``batch_size``, smaller on tiny
        data so that an epoch has at least ``MIN_STEPS_PER_EPOCH`` steps) with the
-       TensorBoard callback ``tfrec.fit``
-       passes, ``EarlyStopping`` on the validation slice (best weights kept) and the
-       checkpoint callback;
+       callbacks given to ``model.fit``, ``EarlyStopping`` on the validation slice (best
+       weights kept) and the checkpoint callback;
     6. with ``refit`` (and a validation slice): a fresh network fitted on all training
        examples for the best number of epochs found in step 5, so that no data is held
        out of the final model;
-    7. ``finish_training(network, data)``: copy the learned weights into this model's
+    7. ``finish_training(network, inputs)``: copy the learned weights into this model's
        serving variables (shape-free, so refitting on other data works) and precompute
        what serving needs; the network itself is not part of the exported model;
     8. item embeddings with titles to TensorBoard's projector.
