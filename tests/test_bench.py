@@ -204,6 +204,28 @@ def test_scale_run_fits_each_model_next_to_its_peer_with_the_ratio(scale_with_pe
     assert "fit s / peer" in table and "### Data" in table
 
 
+@pytest.mark.slow
+def test_scale_run_with_holdout_ranks_a_sample_of_test_users_for_model_and_peer(tmp_path):
+    """--holdout: both sides fit on the temporal split's train part and are ranked on the
+    same seeded sample of test users, with the metric code of the protocol runs."""
+    from tfrec.bench import run_scale
+    from tfrec.bench.runner import holdout_split
+    from tfrec.data import load_data, make_split
+
+    document = run_scale([3000], "popularity", "mostpop", out_dir=tmp_path, isolate=False, speed_users=64, verbose=0, holdout=True)
+    rows = {r["kind"]: r for r in document["rows"]}
+    assert rows["tfrec"]["status"] == rows["peer"]["status"] == "ok"
+    assert rows["tfrec"]["ndcg@10"] == pytest.approx(rows["peer"]["ndcg@10"]), "popularity and MostPop rank alike"
+    assert "temporal hold-out" in rows["tfrec"]["split_note"]
+    table = (tmp_path / "scale.md").read_text()
+    assert "| NDCG@10 | R@10 |" in table and f"{rows['tfrec']['ndcg@10']:.4f}" in table
+    data = load_data("synthetic:3000")
+    full, sampled = make_split(data, "temporal"), holdout_split(data, max_users=5, seed=1)
+    users = set(sampled.test["user_id"])
+    assert len(users) == 5 and users <= set(full.test["user_id"]) and sampled.train.interactions.equals(full.train.interactions)
+    assert holdout_split(data, max_users=5, seed=1).test.equals(sampled.test), "the sample is seeded"
+
+
 def test_scale_run_without_entries_measures_the_data_generator(tmp_path):
     from tfrec.bench import run_scale
 

@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                             "without a value: the size of --data synthetic:N); with --peers, each model next to its peer")
     bench.add_argument("--repeat", type=int, default=1, metavar="N",
                        help="with --scale: run every entry N times per size, interleaved, and keep each one's median fit (default 1)")
+    bench.add_argument("--holdout", action="store_true",
+                       help="with --scale: fit on each user's first 80%% of interactions and report NDCG@10 / Recall@10 on the rest "
+                            f"(at most {10_000:,} test users, a seeded sample)")
     bench.add_argument("--in-process", action="store_true", help="run every job in this process (faster start; memory is cumulative)")
     bench.add_argument("-q", "--quiet", action="store_true", help="only the final tables")
     return parser
@@ -186,8 +189,10 @@ def _cmd_bench(args) -> int:
             sizes = [parse_size(size) for size in args.scale.split(",") if size.strip()]
         run_scale(sizes, args.models, "none" if args.peers == "default" else args.peers, out_dir=args.out / "scale", json_path=args.json,
                   max_seconds=args.max_seconds, max_memory_gb=args.max_memory_gb, repeat=args.repeat, isolate=not args.in_process, verbose=verbose,
-                  command=command, params=params)
+                  command=command, params=params, holdout=args.holdout)
         return 0
+    if args.holdout:
+        raise ValueError("--holdout applies to --scale runs (the protocol runs always hold out)")
     if args.repeat != 1:
         raise ValueError("--repeat applies to --scale runs")
     run_bench(args.data, args.protocol, args.models, args.peers, out_dir=args.out, json_path=args.json, max_seconds=args.max_seconds,

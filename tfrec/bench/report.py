@@ -334,7 +334,9 @@ def scale_markdown(document: dict) -> str:
         "## tfrec scale run (synthetic data)",
         "",
         f"Sizes {', '.join(f'{s:,}' for s in document['sizes'])} interactions (MovieLens-20M-like users/items per size); "
-        + ("each model fits on all interactions, is exported, reloaded and timed on a sample of users, in its own process, "
+        + (("each model fits on each user's first 80% of interactions, is exported, reloaded, ranked for a seeded sample of "
+            "test users (NDCG@10, Recall@10 on the held-out 20%) and timed, in its own process, " if document.get("holdout") else
+            "each model fits on all interactions, is exported, reloaded and timed on a sample of users, in its own process, ")
            if entries else "data generation only, in its own process, ")
         + f"limits {document['max_seconds']:.0f} s and {document['max_memory_gb']:.0f} GiB per model"
         + (f"; every entry ran {repeat} times per size, interleaved, and each row is its median fit" if repeat > 1 else "")
@@ -344,13 +346,16 @@ def scale_markdown(document: dict) -> str:
     if document.get("command"):
         lines.append(f"Reproduce: `{document['command']}`")
     if entries:
-        header = ["model", "interactions", "users", "items", "fit s", "fit CPU s", "fit MiB", "fit s / peer", "export s", "peak MiB", "base MiB",
-                  "users/s", "p50 ms", "status"]
+        quality = bool(document.get("holdout"))
+        header = ["model", "interactions", "users", "items", *(["NDCG@10", "R@10"] if quality else []), "fit s", "fit CPU s", "fit MiB",
+                  "fit s / peer", "export s", "peak MiB", "base MiB", "users/s", "p50 ms", "status"]
         body = []
         for r in entries:
             d = r.get("data") or {}
             body.append([
-                r["label"], f"{r['size']:,}", _fmt(d.get("users"), 0), _fmt(d.get("items"), 0), _fmt(r.get("fit_s"), 1), _fmt(r.get("fit_cpu_s"), 1),
+                r["label"], f"{r['size']:,}", _fmt(d.get("users"), 0), _fmt(d.get("items"), 0),
+                *([_fmt(r.get("ndcg@10"), 4), _fmt(r.get("recall@10"), 4)] if quality else []),
+                _fmt(r.get("fit_s"), 1), _fmt(r.get("fit_cpu_s"), 1),
                 _fmt(r.get("fit_mb"), 0), _ratio(r.get("fit_ratio")), _fmt(r.get("export_s"), 1),
                 _fmt(r.get("peak_mb") or r.get("watched_peak_mb"), 0), _fmt(r.get("base_mb"), 0), _fmt(r.get("users_per_s"), 0),
                 _fmt(r.get("latency_p50_ms"), 2), "ok" if r["status"] == "ok" else f"failed: {r.get('error')}",

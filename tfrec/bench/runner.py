@@ -182,6 +182,26 @@ def random_split(data, seed: int = RANDOM_SPLIT_SEED, test_share: float = 0.2):
     return Split(name=f"random80-seed{seed}", protocol="R", train=data.with_interactions(train), test=test)
 
 
+#: Scale runs with a hold-out rank for at most this many test users (a seeded sample).
+HOLDOUT_USERS = 10_000
+
+
+def holdout_split(data, max_users: int = HOLDOUT_USERS, seed: int = RANDOM_SPLIT_SEED):
+    """The temporal split (each user's last 20% held out) with its test rows restricted
+    to a seeded sample of at most ``max_users`` test users, so that ranking them stays
+    cheap at 20M; every tfrec model and peer of a run sees the same sample."""
+    from tfrec.data import make_split
+    from tfrec.data.splits import Split
+
+    split = make_split(data, "temporal")
+    users = np.sort(split.test["user_id"].astype(str).unique())
+    if len(users) > max_users:
+        chosen = np.random.default_rng(seed).choice(users, size=max_users, replace=False)
+        test = split.test[split.test["user_id"].astype(str).isin(set(chosen))].reset_index(drop=True)
+        return Split(name=f"{split.name}-{max_users}-users", protocol=split.protocol, train=split.train, test=test)
+    return split
+
+
 def protocol_splits(data, protocol: str) -> tuple[list, str]:
     """The splits of one protocol and a note on how they were made."""
     from tfrec.data import make_split
@@ -410,7 +430,7 @@ def _tfrec_job(job: dict, splits: list, verbose: int) -> dict[str, Any]:
     out["tensorboard_run"] = str(result.run_dir) if result.run_dir else None
     log(f"    fitted in {out['fit_s']:.2f}s, exported in {out['export_s']:.2f}s to {path}", verbose)
     served = ServedModel.load(path)
-    if not job.get("scale"):
+    if not job.get("scale") or job.get("holdout"):
         metrics = evaluate(served, split)
         out.update(metrics)
     users = np.asarray(split.test["user_id"].drop_duplicates().astype(str).to_numpy(), dtype=object) if split.test is not None else None
@@ -460,7 +480,7 @@ def _peer_job(job: dict, splits: list, verbose: int) -> dict[str, Any]:
     out["fit_cpu_s"] = time.process_time() - cpu
     out["fit_mb"] = peak_growth_mb(window)
     out["peak_mb"] = peak_rss_mb()
-    if not job.get("scale"):
+    if not job.get("scale") or job.get("holdout"):
         users = sorted_ids(split.test["user_id"])
         recommended = peer.recommend(users, k=min(20, len(peer.item_ids)))
         if recommended.shape[1] < 20:
@@ -482,7 +502,10 @@ def execute_job(job: dict, verbose: int = 1) -> dict[str, Any]:
         summary = data_summary(data)
         log(f"    data {summary['name']}: {summary['interactions']:,} interactions, loaded in {load['load_s']:.1f}s", verbose)
         return {**load, "data": summary, "base_mb": peak_rss_mb(), "peak_mb": peak_rss_mb(), "job_s": time.perf_counter() - started, "status": "ok"}
-    if job.get("scale"):
+    if job.get("scale") and job.get("holdout"):
+        splits = [holdout_split(data)]
+        note = f"temporal hold-out: fit on each user's first 80%, ranked for {splits[0].test['user_id'].nunique():,} test users"
+    elif job.get("scale"):
         from tfrec.data.splits import Split
 
         splits, note = [Split(name="all", protocol=job["protocol"], train=data, test=data.interactions)], "fit on all interactions"
@@ -812,6 +835,7 @@ def run_scale(
     verbose: int = 1,
     command: str | None = None,
     params: dict[str, dict[str, Any]] | None = None,
+    holdout: bool = False,
 ) -> dict[str, Any]:
     """Fit + export every model (and peer) on synthetic data of each size (ascending),
     each in its own process; an entry that fails at one size is not tried at the larger
@@ -820,7 +844,10 @@ def run_scale(
     entry that many times per size, interleaved, keeping the median fit (`_median_run`).
     With no model and no peer, each size only generates the data (its time and memory).
     ``isolate=False`` runs every job in this process (quick checks: no time or memory
-    limit, and memory figures are cumulative). Writes ``scale.json`` / ``scale.md``
+    limit, and memory figures are cumulative). ``holdout=True``: fit on the temporal
+    split's training part instead of all interactions and report ranking quality
+    (NDCG@10, Recall@10) on a seeded sample of test users (`holdout_split`), so that
+    speed is never bought with silent quality loss. Writes ``scale.json`` / ``scale.md``
     after every size."""
     from tfrec.bench import report
 
@@ -839,7 +866,7 @@ def run_scale(
         jobs = []
         for kind, entry in alive:
             name, variant = split_entry(entry) if kind == "tfrec" else (entry, {})
-            jobs.append({"kind": kind, "name": name, "entry": entry, "protocol": "T", "data": f"synthetic:{size}", "scale": True,
+            jobs.append({"kind": kind, "name": name, "entry": entry, "protocol": "T", "data": f"synthetic:{size}", "scale": True, "holdout": holdout,
                          "speed_users": speed_users, "serving_vs_numpy": False, "params": {**(params or {}).get(name, {}), **variant}})
         log(f"== size {size:,} interactions: {len(jobs)} entries" + (f", {repeat} runs each" if repeat > 1 else ""), verbose)
         runs: dict[tuple[str, str], list[dict]] = {}
@@ -864,6 +891,7 @@ def run_scale(
             "max_seconds": max_seconds,
             "max_memory_gb": max_memory_gb,
             "repeat": repeat,
+            "holdout": holdout,
             "isolated": isolate,
             "machine": _machine(),
             "rows": rows,
