@@ -283,3 +283,20 @@ def test_peak_window_measures_growth_and_keeps_the_process_peak():
     assert peak_growth_mb(window) >= 60
     del block
     assert peak_rss_mb() >= before
+
+
+def test_scale_report_draws_the_fit_time_curve(tmp_path):
+    from tfrec.bench.report import write_scale
+
+    rows = [
+        {"kind": kind, "model": model, "label": label, "status": "ok", "size": size, "fit_s": seconds, "data": {}}
+        for kind, model, label, points in (
+            ("tfrec", "item_knn", "tfrec item_knn", ((1_000_000, 2.0), (5_000_000, 7.6))),
+            ("peer", "implicit_cosine", "ItemKNN (implicit)", ((1_000_000, 1.0), (5_000_000, 5.3))),
+        )
+        for size, seconds in points
+    ]
+    document = {"kind": "scale", "sizes": [1_000_000, 5_000_000], "created": "now", "max_seconds": 900, "max_memory_gb": 16, "rows": rows}
+    write_scale(document, tmp_path)
+    assert (tmp_path / "scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![fit time against data size](scale.png)" in (tmp_path / "scale.md").read_text()

@@ -224,6 +224,41 @@ def plot(document: dict, path: Path) -> Path | None:
     return path
 
 
+def plot_scale(document: dict, path: Path) -> Path | None:
+    """Fit seconds against interactions, log-log, one line per entry (tfrec solid, peers
+    dashed); None when no entry has two sizes or matplotlib is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for r in document["rows"]:
+        if r["kind"] != "data" and r["status"] == "ok" and r.get("fit_s"):
+            series.setdefault((r["kind"], r["label"]), []).append((r["size"], r["fit_s"]))
+    series = {key: sorted(points) for key, points in series.items() if len(points) > 1}
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    for (kind, label), points in sorted(series.items()):
+        sizes, seconds = zip(*points)
+        style = {"linestyle": "-", "marker": "o"} if kind == "tfrec" else {"linestyle": "--", "marker": "s", "alpha": 0.8}
+        ax.plot(sizes, seconds, label=label if len(label) <= 40 else label.split(" (")[0], **style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("interactions (synthetic)")
+    ax.set_ylabel("fit seconds")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("fit time against data size: tfrec (solid) and peers (dashed)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 # -------------------------------------------------------------- TensorBoard
 def _tag(key: str) -> str:
     return key.replace("@", "_at_")
@@ -401,7 +436,8 @@ def scale_markdown(document: dict) -> str:
 
 def write_scale(document: dict, out_dir: Path, *, json_path=None) -> None:
     out_dir = Path(out_dir)
-    text = scale_markdown(document)
+    chart = plot_scale(document, out_dir / "scale.png")
+    text = scale_markdown(document) + (f"\n![fit time against data size]({chart.name})\n" if chart else "")
     (out_dir / "scale.md").write_text(text, encoding="utf-8")
     for path in {out_dir / "scale.json", *([Path(json_path)] if json_path else [])}:
         path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
