@@ -416,9 +416,11 @@ class UserKNN(_NeighbourModel):
     def _sum_neighbour_items(self, neighbours: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
         """out[b, c] = sum of weights[b, m] over neighbours[b, m] who interacted with c.
 
-        A sparse-sparse product (CSR): the weights as a [B, n_users + 1] matrix times the
-        binary user x item matrix; each sum runs over the neighbours in ascending index,
-        so a row's scores do not depend on the rest of the batch.
+        Only the neighbours' own rows of the user x item matrix are read (a gather of
+        their items and one segment sum into [B, n_items + 1]), so a request costs the
+        size of its neighbours' histories, not of the whole matrix. Each sum runs over
+        the neighbours in ascending index, so a row's scores do not depend on the rest
+        of the batch.
         """
         batch = tf.shape(neighbours, out_type=tf.int64)[0]
         n_users = tf.shape(self.ratings.row_splits, out_type=tf.int64)[0] - 1
@@ -427,19 +429,13 @@ class UserKNN(_NeighbourModel):
         flat, values = tf.reshape(neighbours, [-1]), tf.reshape(weights, [-1])
         keep = (flat > 0) & (values > 0)
         keys = tf.boolean_mask(rows * n_users + flat, keep)
-        order = tf.argsort(keys)  # canonical order (neighbours are unique within a row)
+        order = tf.argsort(keys)  # (row, neighbour) ascending; neighbours are unique within a row
         keys, values = tf.gather(keys, order), tf.gather(tf.boolean_mask(values, keep), order)
-        left = tf.raw_ops.SparseTensorToCSRSparseMatrix(
-            indices=tf.stack([keys // n_users, keys % n_users], axis=1), values=values, dense_shape=tf.stack([batch, n_users])
-        )
-        users = tf.repeat(tf.range(n_users), self.ratings.row_splits[1:] - self.ratings.row_splits[:-1])
-        right = tf.raw_ops.SparseTensorToCSRSparseMatrix(
-            indices=tf.stack([users, self.ratings.cols], axis=1),
-            values=tf.ones_like(self.ratings.values),
-            dense_shape=tf.stack([n_users, n_items]),
-        )
-        product = tf.raw_ops.SparseMatrixSparseMatMul(a=left, b=right, type=tf.float32)
-        return tf.raw_ops.CSRSparseMatrixToDense(sparse_input=product, type=tf.float32)
+        items = self.ratings.rows(keys % n_users)  # ragged [pairs, None]: each neighbour's items
+        owner = items.value_rowids()
+        slots = tf.gather(keys // n_users, owner) * n_items + items.flat_values
+        sums = tf.math.unsorted_segment_sum(tf.gather(values, owner), slots, batch * n_items)
+        return tf.reshape(sums, tf.stack([batch, n_items]))
 
     @_no_autograph
     def fold_in(self, history_idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
