@@ -133,6 +133,37 @@ def test_early_stopping_and_refit_are_deterministic(small_synthetic, feedback):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
 
 
+def test_als_solver_ranks_better_than_popularity(demo_split):
+    from tfrec.models import make_model
+
+    result = fit(MatrixFactorization(feedback="implicit", solver="als", epochs=6), demo_split.train, verbose=0)
+    objective = result.history["objective"]
+    assert len(objective) == 6 and np.all(np.diff(objective) < 0), objective  # one sweep per epoch, each lowers it
+    model = result.model
+    items = model.item_factors.numpy()[1:]
+    np.testing.assert_allclose(model.fold_in_gram.numpy(), 0.02 * _mean_user_count(model, demo_split) * items.T @ items, rtol=1e-4, atol=1e-6)
+    assert np.all(model.user_factors.numpy()[0] == 0) and np.all(model.item_factors.numpy()[0] == 0)
+    popularity = fit(make_model("popularity"), demo_split.train, verbose=0).model
+    als = evaluate(ServedModel.from_model(model), demo_split)
+    assert als["ndcg@10"] > evaluate(ServedModel.from_model(popularity), demo_split)["ndcg@10"]
+
+
+def _mean_user_count(model, split) -> float:
+    counts = split.train.interactions["user_id"].value_counts()
+    return float(counts.sum() / len(counts))
+
+
+@pytest.mark.slow
+def test_als_early_stopping_and_refit_are_deterministic(small_synthetic):
+    runs = [fit(MatrixFactorization(feedback="implicit", solver="als", epochs=6, patience=2), small_synthetic, verbose=0) for _ in range(2)]
+    history = runs[0].history
+    assert "val_hit_rate_at_10" in history and "best_epoch" in history and "refit_loss" in history
+    assert len(history["refit_loss"]) == history["best_epoch"][0]
+    assert np.all(np.diff(history["refit_loss"]) < 0)
+    for a, b in zip(runs[0].model.weights, runs[1].model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+
+
 @pytest.mark.slow
 def test_interrupted_fit_resumes_from_its_checkpoint(demo_split, tmp_path):
     folder = tmp_path / "checkpoints"
@@ -167,6 +198,8 @@ def test_tensorboard_run_has_curves_and_projector(demo_split, tmp_path):
         ({"validation_fraction": 0.7}, "validation_fraction"),
         ({"epochs": 0}, "epochs"),
         ({"refit": "yes"}, "refit"),
+        ({"solver": "sgd"}, "solver must be one of"),
+        ({"solver": "als"}, "solver must be 'adam' with feedback='explicit'"),
     ],
 )
 def test_bad_parameters_are_refused_at_fit(demo_split, params, match):

@@ -8,6 +8,7 @@ import pandas as pd
 import tensorflow_recommenders as tfrs
 
 from tfrec._keras import keras, tf  # first: selects Keras 2 before TensorFlow Recommenders loads
+from tfrec.layers.als import als_interactions, als_sweep, implicit_objective
 from tfrec.layers.fold_in import ridge_fold_in
 from tfrec.layers.towers import batch_invariant_matmul
 from tfrec.models.fit_inputs import FitInputs
@@ -127,6 +128,45 @@ class MatrixFactorizationNetwork(tfrs.Model):
         return tf.cast(above - seen_above < k, tf.float32)
 
 
+class AlsMatrixFactorizationNetwork(MatrixFactorizationNetwork):
+    """The implicit network of ``mf`` with ``solver="als"``: each training step is one sweep
+    of alternating least squares with conjugate gradient over all training interactions
+    (``tfrec.layers.als.als_sweep``), so one Keras epoch (one step) is one sweep.
+
+    It minimises the same objective as the Adam network, summed over the interactions
+    (``w0 * nbar`` the Gramian weight)::
+
+        sum_obs (1 - p_u . q_i)^2 + w0 * nbar * sum_u p_u^T G p_u + l2 * (sum_u n_u |p_u|^2 + sum_i n_i |q_i|^2)
+
+    by solving, ``cg_steps`` CG steps per row warm-started at the current factors, for every
+    user ``(Q_u^T Q_u + w0 * nbar * G + l2 * n_u * I) p_u = Q_u^T 1`` (``G = Q^T Q``), then
+    for every item ``(P_i^T P_i + w0 * nbar * H + l2 * n_i * I) q_i = P_i^T 1``
+    (``H = P^T P``; ``P_i``: the users of i's interactions). The training ``loss`` and
+    ``objective`` are that objective divided by the number of interactions, the mean
+    per-example loss the Adam network reports; validation runs the Adam network's
+    ``compute_loss`` (``val_objective``, ``val_hit_rate_at_10``).
+    """
+
+    def __init__(self, *args, train_columns: dict[str, np.ndarray], cg_steps: int = 3, **kwargs):
+        super().__init__(*args, **kwargs)
+        n_users, n_items = int(self.user_counts.shape[0]), int(self.item_counts.shape[0])
+        self.cg_steps = int(cg_steps)
+        self.n_examples = float(len(train_columns["user_idx"]))
+        self.als_data = als_interactions(train_columns["user_idx"], train_columns["item_idx"], n_users, n_items)
+
+    def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        gram_weight = self.unobserved_weight * self.mean_user_count
+        users, items = als_sweep(self.user_factors.embeddings, self.item_factors.embeddings, self.als_data, self.l2, gram_weight, self.cg_steps)
+        self.user_factors.embeddings.assign(users)
+        self.item_factors.embeddings.assign(items)
+        loss = implicit_objective(users, items, self.als_data, self.l2, gram_weight) / self.n_examples
+        self.tracker.update_state(loss)
+        metrics = {metric.name: metric.result() for metric in self.metrics}
+        zero = tf.zeros([], tf.float32)
+        metrics.update(loss=loss, regularization_loss=zero, total_loss=loss)
+        return metrics
+
+
 class MatrixFactorization(TrainedRecommender):
     """Biased matrix factorization (explicit ratings) or iALS-style implicit MF, fitted with Keras.
 
@@ -140,7 +180,9 @@ class MatrixFactorization(TrainedRecommender):
 
     Training objectives: see ``MatrixFactorizationNetwork`` (explicit: squared error with
     count-scaled L2 as in ALS-WR; implicit: the iALS loss over all user-item pairs via
-    the item Gramian). Adam on shuffled mini-batches; early stopping on a random
+    the item Gramian). Adam on shuffled mini-batches (or, implicit feedback with
+    ``solver="als"``, one sweep of alternating least squares with conjugate gradient per
+    epoch: ``AlsMatrixFactorizationNetwork``); early stopping on a random
     ``validation_fraction`` of the training interactions (validation RMSE, or the
     validation objective with implicit feedback), then (``refit``) a refit on all of them for
     the best number of epochs.
@@ -162,6 +204,9 @@ class MatrixFactorization(TrainedRecommender):
         l2: factor penalty; None = 1.3 (explicit) / 0.01 (implicit).
         bias_l2: bias penalty (explicit).
         unobserved_weight: w0, weight of the squared scores of all user-item pairs (implicit).
+        solver: "adam" (mini-batch gradient steps) or "als" (implicit feedback only: one
+            sweep of alternating least squares with 3 conjugate-gradient steps per user and
+            per item each epoch; ``batch_size`` and ``learning_rate`` are then unused).
         validation_fraction: share of the training interactions held out for early
             stopping (0, or fewer than 100 examples: no early stopping, all epochs).
         patience: epochs without improvement before stopping.
@@ -172,6 +217,7 @@ class MatrixFactorization(TrainedRecommender):
 
     registry_name = "mf"
     FEEDBACK = ("explicit", "implicit")
+    SOLVERS = ("adam", "als")
     PARAMS: ClassVar[dict[str, Param]] = {
         "feedback": Param(str, choices=FEEDBACK, doc="explicit: predicted ratings; implicit: interactions as positives"),
         "factors": Param(int, minimum=1, doc="dimension of the user and item vectors"),
@@ -181,6 +227,7 @@ class MatrixFactorization(TrainedRecommender):
         "l2": Param(float, minimum=0, exclusive_minimum=True, optional="1.3 explicit / 0.01 implicit", doc="factor penalty"),
         "bias_l2": Param(float, minimum=0, doc="bias penalty (explicit)"),
         "unobserved_weight": Param(float, minimum=0, doc="w0, weight of the squared scores of all user-item pairs (implicit)"),
+        "solver": Param(str, choices=SOLVERS, doc="adam: mini-batch gradient steps; als: one ALS sweep per epoch (implicit only)"),
         "validation_fraction": TRAINING_PARAMS["validation_fraction"],
         "patience": TRAINING_PARAMS["patience"],
         "refit": TRAINING_PARAMS["refit"],
@@ -197,6 +244,7 @@ class MatrixFactorization(TrainedRecommender):
         l2: float | None = None,
         bias_l2: float = 1.0,
         unobserved_weight: float = 0.02,
+        solver: str = "adam",
         validation_fraction: float = 0.05,
         patience: int = 3,
         refit: bool = True,
@@ -212,6 +260,7 @@ class MatrixFactorization(TrainedRecommender):
         self.l2 = l2
         self.bias_l2 = bias_l2
         self.unobserved_weight = unobserved_weight
+        self.solver = solver
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.refit = refit
@@ -252,6 +301,17 @@ class MatrixFactorization(TrainedRecommender):
     def batch_size_(self) -> int:
         return int(self.batch_size) if self.batch_size is not None else (4096 if self.explicit else 2048)
 
+    def check_param_combinations(self) -> None:
+        if self.solver == "als" and self.feedback != "implicit":
+            raise ValueError(
+                f"{self.registry_name}: solver must be 'adam' with feedback={self.feedback!r}, got 'als'; "
+                "the ALS solver fits the implicit objective: pass feedback='implicit' or solver='adam'"
+            )
+
+    @property
+    def als(self) -> bool:
+        return self.solver == "als" and not self.explicit
+
     # ---------------------------------------------------------------- training
     def reset_weights(self) -> None:
         d = int(self.factors)
@@ -283,7 +343,10 @@ class MatrixFactorization(TrainedRecommender):
 
     def build_network(self, train_columns: dict[str, np.ndarray]) -> MatrixFactorizationNetwork:
         n_users, n_items = self.users.size, self.items.size
-        network = MatrixFactorizationNetwork(
+        network_class, extra = MatrixFactorizationNetwork, {}
+        if self.als:
+            network_class, extra = AlsMatrixFactorizationNetwork, {"train_columns": train_columns}
+        network = network_class(
             n_users=n_users,
             n_items=n_items,
             factors=int(self.factors),
@@ -296,9 +359,19 @@ class MatrixFactorization(TrainedRecommender):
             global_mean=float(self.rating_range[1].numpy()),
             seed=int(self.seed),
             seen=self._seen_items(train_columns, n_users),
+            **extra,
         )
         network({key: tf.constant(value[:1]) for key, value in train_columns.items()})  # create the weights
+        if self.als:  # row 0 (the unknown user / item) has no interactions: 0, out of the Gramians
+            for table in (network.user_factors.embeddings, network.item_factors.embeddings):
+                table.assign(tf.concat([tf.zeros_like(table[:1]), table[1:]], axis=0))
         return network
+
+    def epoch_data(self, train_columns: dict[str, np.ndarray], initial_epoch: int, epochs: int) -> tuple[tf.data.Dataset, int]:
+        """ALS: one step per epoch (a sweep over all interactions; the batch is not read)."""
+        if not self.als:
+            return super().epoch_data(train_columns, initial_epoch, epochs)
+        return tf.data.Dataset.from_tensors({key: value[:1] for key, value in train_columns.items()}).repeat(), 1
 
     def finish_training(self, network: MatrixFactorizationNetwork, inputs: FitInputs) -> None:
         """Copy the learned weights into the serving variables (row 0, the unknown user/item, zeroed)."""

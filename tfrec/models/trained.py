@@ -119,6 +119,15 @@ class TrainedRecommender(Recommender):
         digest = {key: [len(v), float(np.asarray(v, np.float64).sum())] for key, v in sorted(train_columns.items())}
         return {"model": self.registry_name, "phase": phase, "config": config, "users": self.users.size, "items": self.items.size, "columns": digest}
 
+    def epoch_data(self, train_columns: dict[str, np.ndarray], initial_epoch: int, epochs: int) -> tuple[tf.data.Dataset, int]:
+        """(the training batches of epochs ``initial_epoch .. epochs - 1``, steps per epoch):
+        ``epoch_batches`` of ``batch_size`` (smaller on tiny data, at least
+        ``MIN_STEPS_PER_EPOCH`` steps); override for networks that do not step on batches."""
+        n_examples = len(next(iter(train_columns.values())))
+        batch_size = min(self.batch_size_, max(1, math.ceil(n_examples / self.MIN_STEPS_PER_EPOCH)))
+        steps = math.ceil(n_examples / batch_size)
+        return epoch_batches(train_columns, batch_size, int(self.seed), initial_epoch, epochs), steps
+
     def fit_network(
         self,
         train_columns: dict[str, np.ndarray],
@@ -141,13 +150,11 @@ class TrainedRecommender(Recommender):
         if checkpoint_dir is not None:
             checkpoint = ResumableCheckpoint(Path(checkpoint_dir) / phase, early_stopping, self.fingerprint(train_columns, phase))
         initial_epoch = checkpoint.restore(network) if checkpoint else 0
-        n_examples = len(next(iter(train_columns.values())))
-        batch_size = min(self.batch_size_, max(1, math.ceil(n_examples / self.MIN_STEPS_PER_EPOCH)))
-        steps = math.ceil(n_examples / batch_size)
+        batches, steps = self.epoch_data(train_columns, initial_epoch, epochs)
         history: dict[str, list[float]] = dict(checkpoint.history) if checkpoint else {}
         if initial_epoch < epochs and not (checkpoint and checkpoint.stopped_early):
             result = network.fit(
-                epoch_batches(train_columns, batch_size, int(self.seed), initial_epoch, epochs),
+                batches,
                 validation_data=ordered_batches(val_columns, 8192) if val_columns is not None else None,
                 epochs=epochs,
                 initial_epoch=initial_epoch,
