@@ -272,6 +272,8 @@ class Recommender(keras.Model):
             for step, batch in enumerate(batches, start=1):
                 log.update_state(batch)
                 progress.update(step)
+            if verbose and n_batches < 0:
+                print()  # a progress bar of unknown length does not end its line
         user_ids, item_ids, indexed = log.finalize_state()
         self.users.set_ids(user_ids)
         self.items.set_ids(item_ids)
