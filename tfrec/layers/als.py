@@ -29,7 +29,7 @@ implicit's ``least_squares_cg`` does: each system is solved approximately by
 ``cg_steps`` steps of conjugate gradient warm-started at the current factors, with the
 Gramian computed once per half-sweep. All users (items) are solved at once: ``A x`` for
 every row is ``a * x @ G + l2 * m * x`` plus, over the interactions,
-``unsorted_segment_sum(q_i * (q_i . p_u), u)``, computed with gathers in chunks of
+``segment_sum(q_i * (q_i . p_u), u)`` (interactions sorted by u), computed with gathers in chunks of
 ``chunk_size`` interactions so that the memory stays ``O(chunk_size * d)`` whatever the
 number of interactions. Each half-sweep makes ``cg_steps + 1`` passes over the
 interactions (the first computes the residual ``b - A x``). With ``A`` positive definite
@@ -76,21 +76,36 @@ def als_interactions(user_idx, item_idx, n_users: int, n_items: int, dtype=tf.fl
     )
 
 
-def _interaction_pass(rows: tf.Tensor, cols: tf.Tensor, x: tf.Tensor, other: tf.Tensor, target: float | None, chunk_size: int) -> tf.Tensor:
+def _segment_sum_sorted(values: tf.Tensor, rows: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
+    """float[n, d]: ``values`` summed by ``rows`` (sorted, non-empty), via ``segment_sum``
+    on the span of rows present, padded to n rows (faster than ``unsorted_segment_sum``)."""
+    first, last = rows[0], rows[-1]
+    summed = tf.math.segment_sum(values, rows - first)
+    return tf.pad(summed, [[first, n - last - 1], [0, 0]])
+
+
+def _interaction_pass(
+    rows: tf.Tensor, cols: tf.Tensor, x: tf.Tensor, other: tf.Tensor, target: float | None, chunk_size: int, gathered: tf.Tensor | None = None
+) -> tf.Tensor:
     """float[n, d]: sum over the interactions k of ``y_k * (target - y_k . x_{rows_k})``
-    segment-summed by ``rows`` (``y_k = other[cols_k]``); ``target=None``: ``y_k * (y_k . x)``."""
-    nnz = tf.shape(rows, out_type=tf.int64)[0]
+    summed by ``rows`` (sorted) with ``y_k = other[cols_k]``; ``target=None``:
+    ``y_k * (y_k . x)``. ``gathered``: ``other[cols]`` already gathered (one chunk)."""
     n = tf.shape(x, out_type=tf.int64)[0]
+
+    def chunk(r: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        dot = tf.reduce_sum(y * tf.gather(x, r), axis=1, keepdims=True)
+        weight = (target - dot) if target is not None else dot
+        return _segment_sum_sorted(y * weight, r, n)
+
+    if gathered is not None:
+        return chunk(rows, gathered) if rows.shape[0] else tf.zeros_like(x)
+    nnz = tf.shape(rows, out_type=tf.int64)[0]
     chunks = (nnz + chunk_size - 1) // chunk_size
 
     def body(c, total):
         start = c * chunk_size
         size = tf.minimum(tf.cast(chunk_size, tf.int64), nnz - start)
-        r = tf.slice(rows, [start], [size])
-        y = tf.gather(other, tf.slice(cols, [start], [size]))
-        dot = tf.reduce_sum(y * tf.gather(x, r), axis=1, keepdims=True)
-        weight = (target - dot) if target is not None else dot
-        return c + 1, total + tf.math.unsorted_segment_sum(y * weight, r, n)
+        return c + 1, total + chunk(tf.slice(rows, [start], [size]), tf.gather(other, tf.slice(cols, [start], [size])))
 
     _, total = tf.while_loop(lambda c, _: c < chunks, body, (tf.constant(0, tf.int64), tf.zeros_like(x)))
     return total
@@ -112,15 +127,17 @@ def conjugate_gradient_solve(
 
     Row r's system: ``(gram_weight * gram + sum_{k: rows_k = r} y_k y_k^T + l2 * max(counts_r, 1) * I) x_r
     = sum_{k: rows_k = r} y_k`` with ``y_k = other[cols_k]`` (float[m, d]); ``rows`` /
-    ``cols`` int64[nnz] (sorted by ``rows`` for locality, not required); ``gram``
+    ``cols`` int64[nnz], sorted by ``rows`` (required: sums by ``segment_sum``); ``gram``
     float[d, d] symmetric; ``counts`` float[n]. Returns the new x, float[n, d].
     """
     reg = (l2 * tf.maximum(counts, 1.0))[:, tf.newaxis]
+    # One chunk (a static number of interactions up to chunk_size): gather other[cols] once for all the passes.
+    gathered = tf.gather(other, cols) if rows.shape[0] is not None and rows.shape[0] <= chunk_size else None
 
     def matvec(v: tf.Tensor) -> tf.Tensor:
-        return gram_weight * tf.linalg.matmul(v, gram) + reg * v + _interaction_pass(rows, cols, v, other, None, chunk_size)
+        return gram_weight * tf.linalg.matmul(v, gram) + reg * v + _interaction_pass(rows, cols, v, other, None, chunk_size, gathered)
 
-    r = _interaction_pass(rows, cols, x, other, 1.0, chunk_size) - gram_weight * tf.linalg.matmul(x, gram) - reg * x
+    r = _interaction_pass(rows, cols, x, other, 1.0, chunk_size, gathered) - gram_weight * tf.linalg.matmul(x, gram) - reg * x
     p = r
     rs = tf.reduce_sum(r * r, axis=1)
     for _ in range(int(cg_steps)):
