@@ -48,8 +48,9 @@ class TrainedRecommender(Recommender):
     3. ``build_network(columns)``: the Keras network, built, and ``compile``d with
        ``make_optimizer()``;
     4. optional ``ResumableCheckpoint.restore`` (``checkpoint_dir``);
-    5. ``network.fit`` on ``epoch_batches`` (batches of ``batch_size``, smaller on tiny
-       data so that an epoch has at least ``MIN_STEPS_PER_EPOCH`` steps) with the
+    5. ``network.fit`` on ``epoch_data(...)``, by default ``epoch_batches`` (batches of
+       ``batch_size``, smaller on tiny data so that an epoch has at least
+       ``MIN_STEPS_PER_EPOCH`` steps; ``mf`` with ``solver="als"``: one step) with the
        callbacks given to ``model.fit``, ``EarlyStopping`` on the validation slice (best
        weights kept) and the checkpoint callback;
     6. with ``refit`` (and a validation slice): a fresh network fitted on all training
