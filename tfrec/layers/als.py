@@ -43,7 +43,7 @@ from typing import NamedTuple
 from tfrec._keras import tf
 
 #: Interactions per gather / segment-sum chunk: the memory of a pass is a few chunk_size x d floats
-#: (at d = 64, about 1.6 GB over the factors and interactions, measured at 5M interactions).
+#: (chunks run one after the other, so a pass's temporaries do not grow with the number of interactions).
 DEFAULT_CHUNK = 1 << 20
 _EPS = 1e-20  # residual norm^2 under which a row's CG stops, as in implicit
 
