@@ -416,11 +416,13 @@ class UserKNN(_NeighbourModel):
     def _sum_neighbour_items(self, neighbours: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
         """out[b, c] = sum of weights[b, m] over neighbours[b, m] who interacted with c.
 
-        Only the neighbours' own rows of the user x item matrix are read (a gather of
-        their items and one segment sum into [B, n_items + 1]), so a request costs the
-        size of its neighbours' histories, not of the whole matrix. Each sum runs over
-        the neighbours in ascending index, so a row's scores do not depend on the rest
-        of the batch.
+        Two ways, the cheaper one per call (the rule of ``NeighbourTable.sum_over_owners``):
+        (a) gather the neighbours' own rows of the user x item matrix and segment-sum
+        them, work = their histories' total length (single requests); (b) one sparse
+        product of the [B, n_users + 1] weight matrix with the whole binary user x item
+        matrix, work = its nnz plus building it (large batches). Both add a row's terms
+        one by one in ascending neighbour index, so the result is bitwise the same on
+        either path and does not depend on the rest of the batch.
         """
         batch = tf.shape(neighbours, out_type=tf.int64)[0]
         n_users = tf.shape(self.ratings.row_splits, out_type=tf.int64)[0] - 1
@@ -431,11 +433,32 @@ class UserKNN(_NeighbourModel):
         keys = tf.boolean_mask(rows * n_users + flat, keep)
         order = tf.argsort(keys)  # (row, neighbour) ascending; neighbours are unique within a row
         keys, values = tf.gather(keys, order), tf.gather(tf.boolean_mask(values, keep), order)
-        items = self.ratings.rows(keys % n_users)  # ragged [pairs, None]: each neighbour's items
-        owner = items.value_rowids()
-        slots = tf.gather(keys // n_users, owner) * n_items + items.flat_values
-        sums = tf.math.unsorted_segment_sum(tf.gather(values, owner), slots, batch * n_items)
-        return tf.reshape(sums, tf.stack([batch, n_items]))
+        users = keys % n_users
+
+        def gathered() -> tf.Tensor:
+            items = self.ratings.rows(users)  # ragged [pairs, None]: each neighbour's items
+            owner = items.value_rowids()
+            slots = tf.gather(keys // n_users, owner) * n_items + items.flat_values
+            sums = tf.math.unsorted_segment_sum(tf.gather(values, owner), slots, batch * n_items)
+            return tf.reshape(sums, tf.stack([batch, n_items]))
+
+        def product() -> tf.Tensor:
+            left = tf.raw_ops.SparseTensorToCSRSparseMatrix(
+                indices=tf.stack([keys // n_users, users], axis=1), values=values, dense_shape=tf.stack([batch, n_users])
+            )
+            owners = tf.repeat(tf.range(n_users), self.ratings.row_splits[1:] - self.ratings.row_splits[:-1])
+            right = tf.raw_ops.SparseTensorToCSRSparseMatrix(
+                indices=tf.stack([owners, self.ratings.cols], axis=1),
+                values=tf.ones_like(self.ratings.values),
+                dense_shape=tf.stack([n_users, n_items]),
+            )
+            result = tf.raw_ops.SparseMatrixSparseMatMul(a=left, b=right, type=tf.float32)
+            return tf.raw_ops.CSRSparseMatrixToDense(sparse_input=result, type=tf.float32)
+
+        hits = tf.reduce_sum(tf.gather(self.ratings.row_splits, users + 1) - tf.gather(self.ratings.row_splits, users))
+        nnz = tf.shape(self.ratings.cols, out_type=tf.int64)[0]
+        use_gather = hits * NeighbourTable.GATHER_COST <= nnz * (NeighbourTable.CSR_BUILD_COST + batch)
+        return tf.cond(use_gather, gathered, product)
 
     @_no_autograph
     def fold_in(self, history_idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
