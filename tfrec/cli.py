@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="with --scale: run every entry N times per size, interleaved, and keep each one's median fit (default 1)")
     bench.add_argument("--holdout", action="store_true",
                        help="with --scale: fit on each user's first 80%% of interactions and report NDCG@10 / Recall@10 on the rest "
-                            f"(at most {10_000:,} test users, a seeded sample)")
+                            "(at most 10,000 test users, a seeded sample)")
     bench.add_argument("--in-process", action="store_true", help="run every job in this process (faster start; memory is cumulative)")
     bench.add_argument("-q", "--quiet", action="store_true", help="only the final tables")
     return parser

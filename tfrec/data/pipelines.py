@@ -44,18 +44,14 @@ def interactions_dataset(
     return _batched(columns, batch_size, cache)
 
 
-def sessions_dataset(data: Dataset | pd.DataFrame, batch_size: int = 4096, cache: bool = True) -> tf.data.Dataset:
+def sessions_dataset(data: Dataset, batch_size: int = 4096, cache: bool = True) -> tf.data.Dataset:
     """Batches of ``{"session_id": int64[B], "item_id": string[B], "position": int32[B], "timestamp": int64[B]}``.
 
-    ``data``: a ``Dataset`` or a sessions table (the columns of ``Dataset.sessions``).
     Rows are in session order: by session id, then position (never shuffled; a session
     can span two batches). Without sessions in the data, each user's interactions sorted by
     (timestamp, item id) form one session, numbered in user id order.
     """
-    if isinstance(data, pd.DataFrame):
-        sessions = data
-    else:
-        sessions = data.sessions if data.sessions is not None else sessions_from_interactions(data.interactions)
+    sessions = data.sessions if data.sessions is not None else sessions_from_interactions(data.interactions)
     order = np.lexsort((sessions["position"].to_numpy(), sessions["session_id"].to_numpy()))
     if np.all(order[1:] > order[:-1]):
         order = None  # already in session order
@@ -162,8 +158,7 @@ def interaction_batches(dataset: tf.data.Dataset, batch_size: int = DEFAULT_FIT_
     if not isinstance(dataset, tf.data.Dataset):
         raise DatasetSpecError(
             f"model.fit expects a tf.data.Dataset of dicts with 'user_id' and 'item_id' (and optionally 'rating', "
-            f"'timestamp'), got {type(dataset).__name__}; for a tfrec.data.Dataset use tfrec.fit(model, data) "
-            "or tfrec.data.interactions_dataset(data)"
+            f"'timestamp'), or a tfrec.data.Dataset; got {type(dataset).__name__}"
         )
     spec = dataset.element_spec
     if not isinstance(spec, dict):

@@ -55,6 +55,11 @@ _SCORE_SIGNATURE = (
     tf.TensorSpec([None], tf.string, name="user_id"),
     tf.TensorSpec([None], tf.string, name="item_id"),
 )
+#: The count arguments of ``Recommender.fit``, checked by the parameters' own rules.
+_FIT_ARGUMENTS = {
+    "batch_size": Param(int, minimum=1, optional="262144 rows per adapt step"),
+    "epochs": Param(int, minimum=1, optional="the model's epochs"),
+}
 _SIMILAR_SIGNATURE = (
     tf.TensorSpec([None], tf.string, name="item_id"),
     tf.TensorSpec([], tf.int32, name="k"),
@@ -186,7 +191,7 @@ class Recommender(keras.Model):
         y: Any = None,
         *,
         catalog: pd.DataFrame | None = None,
-        sessions: pd.DataFrame | None = None,
+        sessions: pd.DataFrame | tf.data.Dataset | None = None,
         epochs: int | None = None,
         callbacks: list | None = None,
         verbose: int | str = "auto",
@@ -236,16 +241,13 @@ class Recommender(keras.Model):
                 "batch size and validation are model parameters)"
             )
         self.check_params()
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-            raise ValueError(f"{self.registry_name}.fit: batch_size must be a positive integer, got {batch_size!r}")
+        check_values(f"{self.registry_name}.fit", _FIT_ARGUMENTS, {"batch_size": batch_size, "epochs": epochs})
         if self.trained:
             if batch_size is not None:
                 raise ValueError(
                     f"{self.registry_name}.fit: the training batch size is the model's parameter "
                     f"(make_model({self.registry_name!r}, batch_size={batch_size})), not an argument of fit"
                 )
-            if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1):
-                raise ValueError(f"{self.registry_name}.fit: epochs must be a positive integer, got {epochs!r}")
         else:
             if epochs not in (None, 1):
                 raise ValueError(f"{self.registry_name} computes its weights in one pass over the data; epochs must be 1 (or unset), got {epochs!r}")
