@@ -22,9 +22,10 @@ ML100K = HERE.parents[1] / "shared" / "data" / "ml-100k"
 
 # (data, model, params): trained models with few epochs so that the test stays short.
 CASES = [
-    *[("demo", name, {}) for name in ("popularity", "tfidf", "covisit", "user_knn", "item_knn", "mf", "two_tower")],
+    *[("demo", name, {}) for name in ("popularity", "tfidf", "covisit", "user_knn", "item_knn", "two_tower")],
+    ("demo", "mf", {"solver": "adam"}),  # the reference predates solver="als" (now the default)
     *[("ml-100k", name, {}) for name in ("popularity", "tfidf", "covisit", "user_knn", "item_knn")],
-    ("ml-100k", "mf", {"feedback": "implicit", "epochs": 2}),
+    ("ml-100k", "mf", {"feedback": "implicit", "epochs": 2, "solver": "adam"}),
     ("ml-100k", "two_tower", {"epochs": 1}),
 ]
 

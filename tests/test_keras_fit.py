@@ -93,7 +93,7 @@ def test_model_fit_from_a_tfrecord_file(train_sets, tmp_path, name):
         "timestamp": tf.io.FixedLenFeature([], tf.int64),
     }
     dataset = tf.data.TFRecordDataset(str(path)).batch(64).map(lambda rows: tf.io.parse_example(rows, schema))
-    fit_and_compare(("demo", name, {}), train, dataset)
+    fit_and_compare(next(case for case in DEMO_CASES if case[1] == name), train, dataset)
 
 
 @pytest.mark.parametrize("name", ["popularity", "tfidf", "user_knn", "two_tower"])

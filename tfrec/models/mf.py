@@ -1,6 +1,7 @@
 """Matrix factorization trained with Keras ``fit`` on ``tf.data``: explicit or implicit feedback."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -8,7 +9,7 @@ import pandas as pd
 import tensorflow_recommenders as tfrs
 
 from tfrec._keras import keras, tf  # first: selects Keras 2 before TensorFlow Recommenders loads
-from tfrec.layers.als import als_interactions, als_sweep, implicit_objective
+from tfrec.layers.als import als_interactions, explicit_als_sweep, implicit_als_sweep
 from tfrec.layers.fold_in import ridge_fold_in
 from tfrec.layers.towers import batch_invariant_matmul
 from tfrec.models.fit_inputs import FitInputs
@@ -129,22 +130,30 @@ class MatrixFactorizationNetwork(tfrs.Model):
 
 
 class AlsMatrixFactorizationNetwork(MatrixFactorizationNetwork):
-    """The implicit network of ``mf`` with ``solver="als"``: each training step is one sweep
-    of alternating least squares with conjugate gradient over all training interactions
-    (``tfrec.layers.als.als_sweep``), so one Keras epoch (one step) is one sweep.
+    """The network of ``mf`` with ``solver="als"``: each training step is one sweep of
+    alternating least squares with conjugate gradient over all training interactions
+    (``tfrec.layers.als``), so one Keras epoch (one step) is one sweep.
 
-    It minimises the same objective as the Adam network, summed over the interactions
-    (``w0 * nbar`` the Gramian weight)::
+    It minimises the same objective as the Adam network, summed over the interactions:
+
+    - implicit (``w0 * nbar`` the Gramian weight, ``G = Q^T Q``)::
 
         sum_obs (1 - p_u . q_i)^2 + w0 * nbar * sum_u p_u^T G p_u + l2 * (sum_u n_u |p_u|^2 + sum_i n_i |q_i|^2)
 
-    by solving, ``cg_steps`` CG steps per row warm-started at the current factors, for every
-    user ``(Q_u^T Q_u + w0 * nbar * G + l2 * n_u * I) p_u = Q_u^T 1`` (``G = Q^T Q``), then
-    for every item ``(P_i^T P_i + w0 * nbar * H + l2 * n_i * I) q_i = P_i^T 1``
-    (``H = P^T P``; ``P_i``: the users of i's interactions). The training ``loss`` and
-    ``objective`` are that objective divided by the number of interactions, the mean
-    per-example loss the Adam network reports; validation runs the Adam network's
-    ``compute_loss`` (``val_objective``, ``val_hit_rate_at_10``).
+      solving, ``cg_steps`` CG steps per row warm-started at the current factors, every
+      user's ``(Q_u^T Q_u + w0 * nbar * G + l2 * n_u * I) p_u = Q_u^T 1`` then every item's
+      symmetric system (``implicit_als_sweep``);
+    - explicit (``mu`` the training mean)::
+
+        sum_obs (r - mu - b_u - b_i - p_u . q_i)^2 + l2 * (sum_u n_u^0.5 |p_u|^2 + sum_i n_i^0.5 |q_i|^2)
+            + bias_l2 * (sum_u b_u^2 + sum_i b_i^2)
+
+      solving every ``[p_u, b_u]`` then every ``[q_i, b_i]`` (``explicit_als_sweep``).
+
+    The training ``loss`` is that objective divided by the number of interactions (the
+    mean per-example loss the Adam network reports), at the weights the sweep started
+    from, as a gradient step reports its batch's loss before the update; ``rmse``
+    (explicit) likewise. Validation runs the Adam network's ``compute_loss``.
     """
 
     def __init__(self, *args, train_columns: dict[str, np.ndarray], cg_steps: int = 3, **kwargs):
@@ -152,18 +161,28 @@ class AlsMatrixFactorizationNetwork(MatrixFactorizationNetwork):
         n_users, n_items = int(self.user_counts.shape[0]), int(self.item_counts.shape[0])
         self.cg_steps = int(cg_steps)
         self.n_examples = float(len(train_columns["user_idx"]))
-        self.als_data = als_interactions(train_columns["user_idx"], train_columns["item_idx"], n_users, n_items)
+        ratings = train_columns["rating"] if self.feedback == "explicit" else None
+        self.als_data = als_interactions(train_columns["user_idx"], train_columns["item_idx"], n_users, n_items, ratings=ratings)
 
     def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        gram_weight = self.unobserved_weight * self.mean_user_count
-        users, items = als_sweep(self.user_factors.embeddings, self.item_factors.embeddings, self.als_data, self.l2, gram_weight, self.cg_steps)
-        self.user_factors.embeddings.assign(users)
-        self.item_factors.embeddings.assign(items)
-        loss = implicit_objective(users, items, self.als_data, self.l2, gram_weight) / self.n_examples
-        self.tracker.update_state(loss)
+        user_factors, item_factors = self.user_factors.embeddings, self.item_factors.embeddings
         metrics = {metric.name: metric.result() for metric in self.metrics}
-        zero = tf.zeros([], tf.float32)
-        metrics.update(loss=loss, regularization_loss=zero, total_loss=loss)
+        if self.feedback == "explicit":
+            user_bias, item_bias = self.user_bias.embeddings, self.item_bias.embeddings
+            users, items, new_user_bias, new_item_bias, objective, squared_error = explicit_als_sweep(
+                user_factors, item_factors, user_bias[:, 0], item_bias[:, 0], self.global_mean, self.als_data, self.l2, self.bias_l2, self.cg_steps
+            )
+            user_bias.assign(new_user_bias[:, tf.newaxis])
+            item_bias.assign(new_item_bias[:, tf.newaxis])
+            metrics["rmse"] = tf.sqrt(squared_error / self.n_examples)
+        else:
+            gram_weight = self.unobserved_weight * self.mean_user_count
+            users, items, objective, _ = implicit_als_sweep(user_factors, item_factors, self.als_data, self.l2, gram_weight, self.cg_steps)
+            metrics["objective"] = objective / self.n_examples
+        user_factors.assign(users)
+        item_factors.assign(items)
+        loss = objective / self.n_examples
+        metrics.update(loss=loss, regularization_loss=tf.zeros([], tf.float32), total_loss=loss)
         return metrics
 
 
@@ -180,11 +199,17 @@ class MatrixFactorization(TrainedRecommender):
 
     Training objectives: see ``MatrixFactorizationNetwork`` (explicit: squared error with
     count-scaled L2 as in ALS-WR; implicit: the iALS loss over all user-item pairs via
-    the item Gramian). Adam on shuffled mini-batches (or, implicit feedback with
-    ``solver="als"``, one sweep of alternating least squares with conjugate gradient per
-    epoch: ``AlsMatrixFactorizationNetwork``); early stopping on a random
-    ``validation_fraction`` of the training interactions (validation RMSE, or the
-    validation objective with implicit feedback), then (``refit``) a refit on all of them for
+    the item Gramian). Solvers:
+
+    - ``solver="als"`` (default): each epoch is one sweep of alternating least squares
+      with conjugate gradient (``AlsMatrixFactorizationNetwork``), 8 sweeps, no data held
+      out. On ML-100K protocol T NDCG@10 is flat from 4 to 15 sweeps (0.185-0.188 at
+      l2 = 0.01; 0.2008 at the default l2 = 0.05), on protocol R RMSE 0.9092-0.9095;
+    - ``solver="adam"``: Adam on shuffled mini-batches, up to 40 epochs.
+
+    With a ``validation_fraction`` (default 0.05 with Adam), training stops early on a
+    random share of the training interactions (validation RMSE, or the held-out items'
+    hit rate at 10 with implicit feedback), then (``refit``) refits on all of them for
     the best number of epochs.
 
     Users the model has not seen are folded in from their ``history`` (no refit): the
@@ -198,17 +223,19 @@ class MatrixFactorization(TrainedRecommender):
     Parameters:
         feedback: "explicit" (ratings) or "implicit" (interactions as positives).
         factors: dimension d of the user and item vectors.
-        epochs: maximum number of epochs (early stopping may end sooner).
+        epochs: maximum number of epochs (early stopping may end sooner); None = 8 sweeps
+            (als) / 40 epochs (adam).
         batch_size: examples per gradient step; None = 4096 (explicit) / 2048 (implicit).
         learning_rate: Adam's learning rate.
-        l2: factor penalty; None = 1.3 (explicit) / 0.01 (implicit).
+        l2: factor penalty; None = 1.3 (explicit) / 0.05 (implicit, als) / 0.01 (implicit, adam).
         bias_l2: bias penalty (explicit).
         unobserved_weight: w0, weight of the squared scores of all user-item pairs (implicit).
-        solver: "adam" (mini-batch gradient steps) or "als" (implicit feedback only: one
-            sweep of alternating least squares with 3 conjugate-gradient steps per user and
-            per item each epoch; ``batch_size`` and ``learning_rate`` are then unused).
+        solver: "als" (one sweep of alternating least squares with 3 conjugate-gradient
+            steps per user and per item each epoch; ``batch_size`` and ``learning_rate``
+            are then unused) or "adam" (mini-batch gradient steps).
         validation_fraction: share of the training interactions held out for early
-            stopping (0, or fewer than 100 examples: no early stopping, all epochs).
+            stopping (0, or fewer than 100 examples: no early stopping, all epochs);
+            None = 0 (als) / 0.05 (adam).
         patience: epochs without improvement before stopping.
         refit: after early stopping, refit on all training interactions for the best
             number of epochs (no data held out of the final model).
@@ -221,14 +248,14 @@ class MatrixFactorization(TrainedRecommender):
     PARAMS: ClassVar[dict[str, Param]] = {
         "feedback": Param(str, choices=FEEDBACK, doc="explicit: predicted ratings; implicit: interactions as positives"),
         "factors": Param(int, minimum=1, doc="dimension of the user and item vectors"),
-        "epochs": TRAINING_PARAMS["epochs"],
+        "epochs": replace(TRAINING_PARAMS["epochs"], optional="8 with solver als (sweeps), 40 with adam"),
         "batch_size": Param(int, minimum=1, optional="4096 explicit / 2048 implicit", doc="examples per gradient step"),
         "learning_rate": TRAINING_PARAMS["learning_rate"],
-        "l2": Param(float, minimum=0, exclusive_minimum=True, optional="1.3 explicit / 0.01 implicit", doc="factor penalty"),
+        "l2": Param(float, minimum=0, exclusive_minimum=True, optional="1.3 explicit; implicit 0.05 als / 0.01 adam", doc="factor penalty"),
         "bias_l2": Param(float, minimum=0, doc="bias penalty (explicit)"),
         "unobserved_weight": Param(float, minimum=0, doc="w0, weight of the squared scores of all user-item pairs (implicit)"),
-        "solver": Param(str, choices=SOLVERS, doc="adam: mini-batch gradient steps; als: one ALS sweep per epoch (implicit only)"),
-        "validation_fraction": TRAINING_PARAMS["validation_fraction"],
+        "solver": Param(str, choices=SOLVERS, doc="als: one alternating-least-squares sweep per epoch; adam: mini-batch gradient steps"),
+        "validation_fraction": replace(TRAINING_PARAMS["validation_fraction"], optional="0 with solver als, 0.05 with adam"),
         "patience": TRAINING_PARAMS["patience"],
         "refit": TRAINING_PARAMS["refit"],
         "seed": TRAINING_PARAMS["seed"],
@@ -238,14 +265,14 @@ class MatrixFactorization(TrainedRecommender):
         self,
         feedback: str = "explicit",
         factors: int = 64,
-        epochs: int = 40,
+        epochs: int | None = None,
         batch_size: int | None = None,
         learning_rate: float = 0.01,
         l2: float | None = None,
         bias_l2: float = 1.0,
         unobserved_weight: float = 0.02,
-        solver: str = "adam",
-        validation_fraction: float = 0.05,
+        solver: str = "als",
+        validation_fraction: float | None = None,
         patience: int = 3,
         refit: bool = True,
         seed: int = 0,
@@ -295,22 +322,25 @@ class MatrixFactorization(TrainedRecommender):
 
     @property
     def l2_(self) -> float:
-        return float(self.l2) if self.l2 is not None else (1.3 if self.explicit else 0.01)
+        if self.l2 is not None:
+            return float(self.l2)
+        return 1.3 if self.explicit else (0.05 if self.als else 0.01)
+
+    @property
+    def epochs_(self) -> int:
+        return int(self.epochs) if self.epochs is not None else (8 if self.als else 40)
+
+    @property
+    def validation_fraction_(self) -> float:
+        return float(self.validation_fraction) if self.validation_fraction is not None else (0.0 if self.als else 0.05)
 
     @property
     def batch_size_(self) -> int:
         return int(self.batch_size) if self.batch_size is not None else (4096 if self.explicit else 2048)
 
-    def check_param_combinations(self) -> None:
-        if self.solver == "als" and self.feedback != "implicit":
-            raise ValueError(
-                f"{self.registry_name}: solver must be 'adam' with feedback={self.feedback!r}, got 'als'; "
-                "the ALS solver fits the implicit objective: pass feedback='implicit' or solver='adam'"
-            )
-
     @property
     def als(self) -> bool:
-        return self.solver == "als" and not self.explicit
+        return self.solver == "als"
 
     # ---------------------------------------------------------------- training
     def reset_weights(self) -> None:

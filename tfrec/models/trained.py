@@ -103,13 +103,23 @@ class TrainedRecommender(Recommender):
         """The batch size in effect."""
         return int(self.batch_size)
 
+    @property
+    def epochs_(self) -> int:
+        """The maximum number of epochs in effect."""
+        return int(self.epochs)
+
+    @property
+    def validation_fraction_(self) -> float:
+        """The validation share in effect."""
+        return float(self.validation_fraction)
+
     def prepare(self, indexed: pd.DataFrame, inputs: FitInputs) -> None:
         super().prepare(indexed, inputs)
         self.reset_weights()
 
     def holdout_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(training rows, validation rows) of ``n`` examples (no validation under MIN_VALIDATION)."""
-        train_rows, val_rows = split_validation(n, float(self.validation_fraction), int(self.seed))
+        train_rows, val_rows = split_validation(n, self.validation_fraction_, int(self.seed))
         if len(val_rows) < self.MIN_VALIDATION:
             return np.arange(n), np.zeros(0, dtype=np.int64)
         return train_rows, val_rows
@@ -181,7 +191,7 @@ class TrainedRecommender(Recommender):
         """
         keras.utils.set_random_seed(int(self.seed))
         train_columns, val_columns = self.training_columns(indexed, inputs, holdout=True)
-        max_epochs = int(self.epochs if epochs is None else epochs)
+        max_epochs = self.epochs_ if epochs is None else int(epochs)
         network, history, best = self.fit_network(train_columns, val_columns, max_epochs, callbacks, verbose, checkpoint_dir, "search")
         if val_columns is not None:
             history["best_epoch"] = [float(best)]
