@@ -215,3 +215,27 @@ def test_bad_parameters_are_refused_at_fit(demo_split, params, match):
 def test_unknown_training_option_is_refused(demo_split):
     with pytest.raises(TypeError, match="checkpoint_dir"):
         fit(MatrixFactorization(epochs=1), demo_split.train, verbose=0, epochz=3)
+
+
+def test_large_data_schedule_keeps_the_best_weights_and_validates_within_a_pass(small_synthetic):
+    """Above REFIT_BELOW examples there is no refit (the search's best weights are kept);
+    epochs are capped at MAX_EPOCH_EXAMPLES examples. Both thresholds lowered to this data."""
+    from tfrec._keras import keras
+
+    class Steps(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.count = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.count += 1
+
+    small = MatrixFactorization(solver="adam", feedback="implicit", epochs=3, batch_size=256, validation_fraction=0.05)
+    large = MatrixFactorization(solver="adam", feedback="implicit", epochs=3, batch_size=256, validation_fraction=0.05)
+    large.REFIT_BELOW, large.MAX_EPOCH_EXAMPLES = 1000, 1000
+    steps = Steps()
+    refitted = fit(small, small_synthetic, verbose=0).history
+    kept = fit(large, small_synthetic, verbose=0, callbacks=[steps]).history
+    assert "refit_loss" in refitted and "best_epoch" in refitted
+    assert "refit_loss" not in kept and "best_epoch" in kept
+    assert steps.count == 4  # ceil(1000 / 256) batches per epoch, not a pass over ~3,800 examples
+    assert len(kept["loss"]) == 3

@@ -1,6 +1,8 @@
 """tf.data pipelines: batch shapes, dtypes, values, seeded shuffling, session order."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,3 +96,44 @@ def test_larger_data_round_trips():
     assert len(got["rating"]) == 50_000
     assert np.isclose(got["rating"].sum(), data.interactions["rating"].sum())
     assert sorted(got["timestamp"].tolist()) == sorted(data.interactions["timestamp"].tolist())
+
+
+def _epoch_rows(batches, steps: int) -> list[list[int]]:
+    """The rows of each epoch of ``steps`` batches."""
+    rows = [b["row"].tolist() for b in batches.as_numpy_iterator()]
+    return [list(itertools.chain.from_iterable(rows[e * steps : (e + 1) * steps])) for e in range(len(rows) // steps)]
+
+
+def test_epoch_batches_one_pass_per_epoch_by_default_and_resume_exactly():
+    from tfrec.data.pipelines import epoch_batches
+
+    columns = {"row": np.arange(23)}
+    epochs = _epoch_rows(epoch_batches(columns, 5, seed=3, first_epoch=0, epochs=3), steps=5)
+    assert len(epochs) == 3 and all(sorted(e) == list(range(23)) for e in epochs)
+    assert epochs[0] != epochs[1]  # a new order every pass
+    assert _epoch_rows(epoch_batches(columns, 5, seed=3, first_epoch=1, epochs=3), steps=5) == epochs[1:]
+
+
+def test_epoch_batches_shorter_epochs_are_slices_of_the_same_passes():
+    from tfrec.data.pipelines import epoch_batches
+
+    columns = {"row": np.arange(23)}
+    passes = list(itertools.chain.from_iterable(_epoch_rows(epoch_batches(columns, 5, seed=3, first_epoch=0, epochs=3), steps=5)))
+    short = _epoch_rows(epoch_batches(columns, 5, seed=3, first_epoch=0, epochs=7, steps_per_epoch=2), steps=2)
+    assert len(short) == 7
+    # 2 batches per epoch; a pass is 5 batches (the last one of 3 rows), so the stream is the passes' batches in order
+    stream = [b["row"].tolist() for b in epoch_batches(columns, 5, seed=3, first_epoch=0, epochs=3).as_numpy_iterator()]
+    assert short == [stream[2 * e] + stream[2 * e + 1] for e in range(7)]
+    assert list(itertools.chain.from_iterable(short)) == passes[: sum(len(e) for e in short)]
+    resumed = _epoch_rows(epoch_batches(columns, 5, seed=3, first_epoch=4, epochs=7, steps_per_epoch=2), steps=2)
+    assert resumed == short[4:]
+
+
+def test_validation_slice_is_bounded():
+    from tfrec.data.pipelines import split_validation
+
+    train, val = split_validation(1000, 0.1, seed=0)
+    assert len(val) == 100 and len(train) == 900
+    train_capped, val_capped = split_validation(1000, 0.1, seed=0, max_rows=30)
+    assert len(val_capped) == 30 and set(val_capped) <= set(val)  # the first rows of the same draw
+    assert sorted([*train_capped, *val_capped]) == list(range(1000))

@@ -13,6 +13,8 @@ cached. Elements are whole batches (one dataset element per batch, not per row).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -267,23 +269,34 @@ def indexed_batches(indexed: pd.DataFrame, batch_size: int) -> tf.data.Dataset:
     return starts.map(lambda start: {key: column[start : start + batch_size] for key, column in tensors.items()}).prefetch(AUTOTUNE)
 
 
-def epoch_batches(columns: dict[str, np.ndarray], batch_size: int, seed: int, first_epoch: int, epochs: int) -> tf.data.Dataset:
+def epoch_batches(
+    columns: dict[str, np.ndarray], batch_size: int, seed: int, first_epoch: int, epochs: int, steps_per_epoch: int | None = None
+) -> tf.data.Dataset:
     """Shuffled batches for epochs ``first_epoch .. epochs - 1``, one dataset for all of them.
 
-    Epoch ``e`` visits the rows in the order ``stateless_shuffle(range(n), seed=[seed, e])``,
-    so the order of every epoch is a function of (seed, epoch) alone: a fit resumed at
-    epoch ``e`` sees exactly the batches an uninterrupted fit would have seen. Each
-    element is a dict of the columns gathered for one batch (the last batch of an epoch
-    may be smaller); pass ``steps_per_epoch=ceil(n / batch_size)`` to ``fit``.
+    The batches form one stream of passes over the rows: pass ``p`` visits them in the
+    order ``stateless_shuffle(range(n), seed=[seed, p])`` in batches of ``batch_size``
+    (the last batch of a pass may be smaller). Epoch ``e`` is the stream's batches
+    ``[e * steps_per_epoch, (e + 1) * steps_per_epoch)``; by default ``steps_per_epoch``
+    is one pass, ``ceil(n / batch_size)``, so that epoch e is pass e, and a smaller one
+    makes epochs that are slices of passes (to validate more often on large data). The
+    order is a function of (seed, epoch) alone: a fit resumed at epoch ``e`` sees exactly
+    the batches an uninterrupted fit would have seen. Each element is a dict of the
+    columns gathered for one batch; pass the same ``steps_per_epoch`` to ``fit``.
     """
     n = len(next(iter(columns.values())))
     tensors = {key: tf.constant(value) for key, value in columns.items()}
+    per_pass = max(1, math.ceil(n / batch_size))
+    steps = per_pass if steps_per_epoch is None else int(steps_per_epoch)
+    first_batch, end_batch = first_epoch * steps, max(first_epoch, epochs) * steps
+    first_pass, end_pass = first_batch // per_pass, math.ceil(end_batch / per_pass)
 
-    def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
-        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
+    def pass_order(index: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), index]))
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
-    batches = tf.data.Dataset.range(first_epoch, max(first_epoch, epochs)).flat_map(epoch_order)
+    batches = tf.data.Dataset.range(first_pass, end_pass).flat_map(pass_order)
+    batches = batches.skip(first_batch - first_pass * per_pass).take(end_batch - first_batch)
     return batches.map(lambda index: {key: tf.gather(t, index) for key, t in tensors.items()}).prefetch(AUTOTUNE)
 
 
@@ -292,8 +305,11 @@ def ordered_batches(columns: dict[str, np.ndarray], batch_size: int) -> tf.data.
     return tf.data.Dataset.from_tensor_slices(columns).batch(batch_size).cache().prefetch(AUTOTUNE)
 
 
-def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train rows, validation rows): a random ``round(n * fraction)`` rows drawn from ``seed``."""
+def split_validation(n: int, fraction: float, seed: int, max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, validation rows): a random ``round(n * fraction)`` rows (at most
+    ``max_rows``) drawn from ``seed``."""
     order = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * fraction)) if fraction > 0 else 0
+    if max_rows is not None:
+        n_val = min(n_val, int(max_rows))
     return np.sort(order[n_val:]), np.sort(order[:n_val])

@@ -162,6 +162,7 @@ class AlsMatrixFactorizationNetwork(MatrixFactorizationNetwork):
         self.cg_steps = int(cg_steps)
         self.n_examples = float(len(train_columns["user_idx"]))
         ratings = train_columns["rating"] if self.feedback == "explicit" else None
+        self.trainable = False  # solved, not stepped: no gradients, no optimizer slots (checkpoints hold the weights only)
         self.als_data = als_interactions(train_columns["user_idx"], train_columns["item_idx"], n_users, n_items, ratings=ratings)
 
     def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -238,7 +239,8 @@ class MatrixFactorization(TrainedRecommender):
             None = 0 (als) / 0.05 (adam).
         patience: epochs without improvement before stopping.
         refit: after early stopping, refit on all training interactions for the best
-            number of epochs (no data held out of the final model).
+            number of epochs (no data held out of the final model); None = only under
+            1,000,000 examples (above, the best weights of the search are kept).
         seed: seeds initialisation, validation slice and data order.
     """
 
@@ -274,7 +276,7 @@ class MatrixFactorization(TrainedRecommender):
         solver: str = "als",
         validation_fraction: float | None = None,
         patience: int = 3,
-        refit: bool = True,
+        refit: bool | None = None,
         seed: int = 0,
         name: str | None = None,
     ):

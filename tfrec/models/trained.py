@@ -31,7 +31,10 @@ TRAINING_PARAMS: dict[str, Param] = {
         doc="share of the training interactions held out for early stopping (0: none, all epochs)",
     ),
     "patience": Param(int, minimum=1, doc="epochs without improvement before early stopping"),
-    "refit": Param(bool, doc="after early stopping, refit on all training interactions for the best number of epochs"),
+    "refit": Param(
+        bool, optional="only under 1,000,000 training examples",
+        doc="after early stopping, refit on all training interactions for the best number of epochs (else keep the best weights)",
+    ),
     "seed": Param(int, minimum=0, maximum=2**32 - 1, doc="seeds initialisation, validation slice and data order"),
 }
 
@@ -43,8 +46,9 @@ class TrainedRecommender(Recommender):
 
     1. ``keras.utils.set_random_seed(seed)``;
     2. ``training_columns(indexed, inputs, holdout=True)``: numpy columns of the training
-       examples and of a random validation slice (``validation_fraction`` of them; none
-       when that is under ``MIN_VALIDATION`` examples, as on tiny data);
+       examples and of a random validation slice (``validation_fraction`` of them, at
+       most ``MAX_VALIDATION``; none when that is under ``MIN_VALIDATION`` examples, as
+       on tiny data);
     3. ``build_network(columns)``: the Keras network, built, and ``compile``d with
        ``make_optimizer()``;
     4. optional ``ResumableCheckpoint.restore`` (``checkpoint_dir``);
@@ -55,7 +59,9 @@ class TrainedRecommender(Recommender):
        weights kept) and the checkpoint callback;
     6. with ``refit`` (and a validation slice): a fresh network fitted on all training
        examples for the best number of epochs found in step 5, so that no data is held
-       out of the final model;
+       out of the final model. ``refit=None``: only under ``REFIT_BELOW`` examples; on
+       larger data the slice is a negligible share and step 5's best weights are kept,
+       which saves the second fit;
     7. ``finish_training(network, inputs)``: copy the learned weights into this model's
        serving variables (shape-free, so refitting on other data works) and precompute
        what serving needs; the network itself is not part of the exported model;
@@ -72,6 +78,15 @@ class TrainedRecommender(Recommender):
     monitor_mode = "min"
     MIN_VALIDATION = 100
     MIN_STEPS_PER_EPOCH = 10
+    #: The validation slice holds at most this many examples (early stopping on large data
+    #: costs one bounded evaluation per epoch).
+    MAX_VALIDATION = 10_000
+    #: An epoch (of batched training) is one pass over the examples or this many, whichever
+    #: is fewer, so that large data is validated, checkpointed and early-stopped within a pass.
+    MAX_EPOCH_EXAMPLES = 2_000_000
+    #: ``refit=None`` refits only under this many training examples; above, the validation
+    #: slice (at most MAX_VALIDATION examples) is a negligible share and the best weights are kept.
+    REFIT_BELOW = 1_000_000
 
     def training_columns(self, indexed: pd.DataFrame, inputs: FitInputs, holdout: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
         """(training columns, validation columns or None); ``holdout=False``: all rows train."""
@@ -119,7 +134,7 @@ class TrainedRecommender(Recommender):
 
     def holdout_rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(training rows, validation rows) of ``n`` examples (no validation under MIN_VALIDATION)."""
-        train_rows, val_rows = split_validation(n, self.validation_fraction_, int(self.seed))
+        train_rows, val_rows = split_validation(n, self.validation_fraction_, int(self.seed), self.MAX_VALIDATION)
         if len(val_rows) < self.MIN_VALIDATION:
             return np.arange(n), np.zeros(0, dtype=np.int64)
         return train_rows, val_rows
@@ -133,11 +148,12 @@ class TrainedRecommender(Recommender):
     def epoch_data(self, train_columns: dict[str, np.ndarray], initial_epoch: int, epochs: int) -> tuple[tf.data.Dataset, int]:
         """(the training batches of epochs ``initial_epoch .. epochs - 1``, steps per epoch):
         ``epoch_batches`` of ``batch_size`` (smaller on tiny data, at least
-        ``MIN_STEPS_PER_EPOCH`` steps); override for networks that do not step on batches."""
+        ``MIN_STEPS_PER_EPOCH`` steps), an epoch being one pass or ``MAX_EPOCH_EXAMPLES``;
+        override for networks that do not step on batches."""
         n_examples = len(next(iter(train_columns.values())))
         batch_size = min(self.batch_size_, max(1, math.ceil(n_examples / self.MIN_STEPS_PER_EPOCH)))
-        steps = math.ceil(n_examples / batch_size)
-        return epoch_batches(train_columns, batch_size, int(self.seed), initial_epoch, epochs), steps
+        steps = min(math.ceil(n_examples / batch_size), math.ceil(self.MAX_EPOCH_EXAMPLES / batch_size))
+        return epoch_batches(train_columns, batch_size, int(self.seed), initial_epoch, epochs, steps), steps
 
     def fit_network(
         self,
@@ -195,7 +211,7 @@ class TrainedRecommender(Recommender):
         network, history, best = self.fit_network(train_columns, val_columns, max_epochs, callbacks, verbose, checkpoint_dir, "search")
         if val_columns is not None:
             history["best_epoch"] = [float(best)]
-            if self.refit:
+            if self.refit if self.refit is not None else len(indexed) < self.REFIT_BELOW:
                 keras.utils.set_random_seed(int(self.seed))
                 all_columns, _ = self.training_columns(indexed, inputs, holdout=False)
                 run_dir = tensorboard_run_dir(callbacks)

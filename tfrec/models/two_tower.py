@@ -175,8 +175,9 @@ class TwoTower(TrainedRecommender):
     ``logq_correction`` the log of each candidate's sampling probability (its share of
     training interactions) is subtracted from its logit (Yi et al. 2019), which removes
     the in-batch softmax's bias towards unpopular items. Adam; early stopping on the
-    validation slice's ``FactorizedTopK`` top-10 accuracy, then (``refit``) a refit on all
-    training interactions for the best number of epochs.
+    validation slice's ``FactorizedTopK`` top-10 accuracy (at most 10,000 examples), then
+    (``refit``, by default under 1M examples) a refit on all training interactions for the
+    best number of epochs, or (larger data) the best epoch's weights.
 
     Parameters:
         embedding_dim: size of every id / token / category embedding.
@@ -184,14 +185,16 @@ class TwoTower(TrainedRecommender):
         depth: dense layers per tower (1 = one linear projection; hidden width 2 * output_dim).
         temperature: softmax temperature of the retrieval loss.
         learning_rate: Adam's learning rate.
-        epochs, batch_size: training length and examples per step.
+        epochs, batch_size: training length and examples per step; an epoch is one pass
+            over the training examples or 2,000,000 of them, whichever is fewer.
         history_length: how many recent items the query tower pools.
         logq_correction: subtract log sampling probability from in-batch logits.
         user_dropout: share of training examples whose user id is hidden.
         min_token_count: title tokens used by fewer items are dropped.
         validation_fraction, patience: early stopping (0, or under 100 validation
             examples: no validation, all epochs).
-        refit: after early stopping, refit on all examples for the best number of epochs.
+        refit: after early stopping, refit on all examples for the best number of epochs;
+            None = only under 1,000,000 examples (above, the best weights are kept).
         seed: seeds initialisation, validation slice, data order and user-id dropout.
     """
 
@@ -230,7 +233,7 @@ class TwoTower(TrainedRecommender):
         min_token_count: int = 2,
         validation_fraction: float = 0.05,
         patience: int = 3,
-        refit: bool = True,
+        refit: bool | None = None,
         seed: int = 0,
         name: str | None = None,
     ):
