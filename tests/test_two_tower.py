@@ -151,3 +151,19 @@ def test_interrupted_fit_resumes_from_its_checkpoint(demo_split, tmp_path):
 def test_bad_parameters_are_refused_at_fit(demo_split, params, match):
     with pytest.raises(ValueError, match=match):
         fit(TwoTower(**params), demo_split.train, verbose=0)
+
+
+@pytest.mark.parametrize("d, n", [(64, 1612), (66, 3000), (32, 500)])
+def test_batch_invariant_matmul_rows_do_not_depend_on_the_batch(d, n):
+    from tfrec.layers.towers import batch_invariant_matmul
+
+    rng = np.random.default_rng(d)
+    queries = tf.constant(rng.normal(size=(300, d)).astype(np.float32))
+    candidates = tf.constant(rng.normal(size=(n, d)).astype(np.float32))
+    full = batch_invariant_matmul(queries, candidates, transpose_b=True).numpy()
+    np.testing.assert_allclose(full, queries.numpy() @ candidates.numpy().T, rtol=1e-5, atol=1e-4)
+    for rows in [*range(1, 41), 299]:
+        part = batch_invariant_matmul(queries[:rows], candidates, transpose_b=True).numpy()
+        np.testing.assert_array_equal(part, full[:rows], err_msg=f"{rows} rows")
+        single = batch_invariant_matmul(queries[rows - 1 : rows], candidates, transpose_b=True).numpy()
+        np.testing.assert_array_equal(single[0], full[rows - 1], err_msg=f"row {rows - 1} alone")
