@@ -263,7 +263,8 @@ def test_models_variants_and_paired_peers():
     with pytest.raises(ValueError, match="no parameter 'nope'"):
         resolve_models("item_knn:nope=1")
     models = ["tfidf", "covisit", "item_knn", "item_knn:shrinkage=5", "mf"]
-    assert resolve_peers("paired", models) == ["sklearn_tfidf", "numpy_covisit", "implicit_cosine"]
+    assert resolve_peers("paired", models) == ["sklearn_tfidf", "numpy_covisit", "implicit_cosine", "implicit_als"]
+    assert resolve_peers("paired", ["user_knn"]) == []  # no fit-time peer
     assert scale_entries(models, ["implicit_cosine", "ease"]) == [
         ("tfrec", "tfidf"), ("tfrec", "covisit"), ("tfrec", "item_knn"), ("peer", "implicit_cosine"), ("tfrec", "item_knn:shrinkage=5"),
         ("tfrec", "mf"), ("peer", "ease"),

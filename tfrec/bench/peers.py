@@ -26,10 +26,12 @@ The peers are the ones ``shared/PROTOCOLS.md`` lists, with its settings:
 
 Fit-time peers (``FIT_PEER``): the peer that does the work of one tfrec model's fit, for
 ``tfrec bench --scale ... --peers paired``, which fits each model and its peer side by
-side at every size: ``tfidf`` against scikit-learn's ``TfidfVectorizer`` + user
-profiles (``SklearnTfidf``), ``covisit`` against a numpy co-visitation counter
-(``NumpyCovisit``), ``item_knn`` against implicit's ``CosineRecommender``
-(``ImplicitCosine``). The first two are opt-in (named, or through ``paired``), so the
+side at every size: ``popularity`` against numpy MostPop, ``tfidf`` against
+scikit-learn's ``TfidfVectorizer`` + user profiles (``SklearnTfidf``), ``covisit``
+against a numpy co-visitation counter (``NumpyCovisit``), ``item_knn`` against
+implicit's ``CosineRecommender`` (``ImplicitCosine``), ``mf`` against implicit's ALS and
+``two_tower`` against the TFRS tutorial. ``user_knn`` has none: the numpy UserKNN
+computes its similarities when it scores, so its fit does not do the same work. The first two are opt-in (named, or through ``paired``), so the
 default peer set of the protocol runs is the PROTOCOLS.md one. scikit-learn and implicit
 serve here as peers only; tfrec's models never use them.
 
@@ -656,7 +658,14 @@ PEERS: dict[str, type[Peer]] = {
 
 #: Each tfrec model's fit-time peer: the peer whose fit does the same work, fitted next to
 #: the model at every size by ``tfrec bench --scale SIZES --peers paired``.
-FIT_PEER = {"tfidf": "sklearn_tfidf", "covisit": "numpy_covisit", "item_knn": "implicit_cosine"}
+FIT_PEER = {
+    "popularity": "mostpop",
+    "tfidf": "sklearn_tfidf",
+    "covisit": "numpy_covisit",
+    "item_knn": "implicit_cosine",
+    "mf": "implicit_als",
+    "two_tower": "tfrs_two_tower",
+}
 
 #: The peer each protocol's ratios are taken against (PROTOCOLS.md's strongest cheap row).
 REFERENCE_PEER = {"R": "surprise_svd", "T": "ease", "S": "covisit_ref"}
