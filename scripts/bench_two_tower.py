@@ -1,72 +1,139 @@
-"""Training throughput: tfrec ``two_tower`` against the TFRS tutorial configuration, side by side.
+"""Training throughput: tfrec ``two_tower`` against the TFRS tutorial, side by side, with FLOPs.
 
-    python scripts/bench_two_tower.py                           # ML-100K temporal split
-    python scripts/bench_two_tower.py ../shared/data/ml-100k 3   # data dir, rounds
+    python scripts/bench_two_tower.py                       # ML-100K temporal split
+    python scripts/bench_two_tower.py synthetic:1M 3        # data (folder or synthetic:N), rounds
 
-The tutorial configuration is the ``tfrs_two_tower`` peer of ``tfrec.bench.peers`` (the
-TensorFlow Recommenders basic retrieval tutorial: ``StringLookup`` + 32-dim ``Embedding``
-towers on string ids, ``tfrs.tasks.Retrieval()`` without metrics, Adagrad 0.1, batch
-8192, 3 epochs, data shuffled once and cached), which records its epoch times. tfrec's:
+Pure training steps, metrics off: the TFRS basic-retrieval tutorial (``tfrs_tutorial_model``
+of ``tfrec.bench.peers``: ``StringLookup`` + 32-dim ``Embedding`` towers on string ids,
+``tfrs.tasks.Retrieval()``, Adagrad 0.1, batch 8192) on its own cached batches, and tfrec's
 ``two_tower`` with its defaults (id + history + title + category towers, logQ-corrected
-in-batch softmax) but 3 epochs, no validation slice and no refit (pure training steps),
-fitted by ``tfrec.fit`` on the same training interactions with an epoch timer callback.
+in-batch softmax, batch 1024), fitted by ``tfrec.fit`` with no validation slice. Each
+configuration runs ``WARMUP`` steps (tracing, caches; fewer on small data), then the timer
+covers the next steps up to about ``EXAMPLES`` examples, and stops the fit. Rounds alternate (tutorial,
+tfrec, ...) so that the load of a shared machine hits both alike; examples per second is
+the median over rounds.
 
-``tfrec bench --protocol T --models two_tower --peers tfrs_two_tower`` compares the two
-whole fits (tfrec's with early stopping and the refit); this script compares the
-training steps alone. The rounds alternate (tutorial, tfrec, tutorial, ...) so that the
-load of a shared machine hits both alike. Examples per second = training examples per
-epoch / median epoch time over epochs 2 and 3 of every round (epoch 1 includes
-tracing). Printed as a table; the ratio is the figure to quote.
+FLOPs per training example (multiply-adds count 2; backward = 2x forward, so a step is
+3x its forward FLOPs), written out in ``training_flops``: the in-batch logits ``B x B x d``
+dominate, ``2 B d`` per example forward; tfrec's dense layers add ``2 (2 d_e) d`` (query)
+and ``2 (3 d_e) d`` (candidate) per example. The machine's float32 matmul throughput is
+measured in the same run on the logits' shape ``[B, d] x [d, B]`` and on a large square
+matmul: FLOPs/example x examples/s over those is how close training comes to the matmul bound.
 """
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 import tfrec  # noqa: F401  (first: selects Keras 2 for TensorFlow)
-from tfrec._keras import keras
-from tfrec.bench.peers import epoch_timer, make_peer
+from tfrec._keras import keras, tf
+from tfrec.bench.peers import tfrs_tutorial_batches, tfrs_tutorial_model
 from tfrec.data import load_data, make_split
 from tfrec.models import make_model
 from tfrec.training import fit
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
-EPOCHS = 3
+WARMUP = 10
+EXAMPLES = 400_000
+TUTORIAL = {"batch": 8192, "embedding_dim": 32}
 
 
-def tutorial_round(train) -> list[float]:
-    """Epoch seconds of one fit of the TFRS tutorial peer."""
-    return make_peer("tfrs_two_tower", epochs=EPOCHS).fit(train).epoch_seconds
+class StepTimer(keras.callbacks.Callback):
+    """Times the steps after ``warmup`` up to ``warmup + steps``, then stops the fit."""
+
+    def __init__(self, warmup: int, steps: int):
+        super().__init__()
+        self.warmup, self.steps, self.seconds = warmup, steps, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.warmup - 1:
+            self._start = time.perf_counter()
+        elif batch == self.warmup + self.steps - 1:
+            self.seconds = time.perf_counter() - self._start
+            self.model.stop_training = True
 
 
-def tfrec_round(train) -> tuple[list[float], int]:
-    """Epoch seconds of the training epochs of one tfrec two_tower fit, and its batch size."""
-    model = make_model("two_tower", epochs=EPOCHS, validation_fraction=0.0, refit=False)
-    timer = epoch_timer(keras)  # each keras fit call restarts it: it ends with the training epochs
+def schedule(batch: int, n: int) -> tuple[int, int]:
+    """(warm-up steps, timed steps): WARMUP (fewer on small data), then about EXAMPLES
+    examples, all within one pass of full batches."""
+    full = max(2, n // batch)
+    warmup = min(WARMUP, max(1, full // 4))
+    return warmup, max(1, min(EXAMPLES // batch, full - warmup))
+
+
+def tutorial_rate(train) -> float:
+    n, batch = len(train.interactions), TUTORIAL["batch"]
+    warmup, steps = schedule(batch, n)
+    tf.random.set_seed(42)
+    model = tfrs_tutorial_model(sorted(train.interactions["user_id"].astype(str).unique()), sorted(train.interactions["item_id"].astype(str).unique()))
+    batches = tfrs_tutorial_batches(train, batch).take(warmup + steps).cache()
+    for _ in batches:  # fill the cache: the timed steps read batches from memory
+        pass
+    timer = StepTimer(warmup, steps)
+    model.fit(batches, epochs=1, callbacks=[timer], verbose=0)
+    return steps * batch / timer.seconds
+
+
+def tfrec_rate(train) -> tuple[float, int]:
+    model = make_model("two_tower", epochs=1, validation_fraction=0.0, refit=False)
+    batch = model.batch_size_
+    timer = StepTimer(*schedule(batch, len(train.interactions)))
     fit(model, train, callbacks=[timer], verbose=0)
-    return timer.seconds[-EPOCHS:], model.batch_size_
+    return timer.steps * batch / timer.seconds, batch
+
+
+def matmul_gflops(m: int, k: int, n: int, repeats: int = 20) -> float:
+    a, b = tf.random.normal([m, k]), tf.random.normal([k, n])
+    product = tf.function(lambda: tf.linalg.matmul(a, b))
+    product().numpy()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product().numpy()
+        seconds.append(time.perf_counter() - start)
+    return 2 * m * k * n / float(np.median(seconds)) / 1e9
+
+
+def training_flops(batch: int, dim: int, dense: int = 0) -> float:
+    """FLOPs per example of one training step: 3 x (in-batch logits 2 B d + dense layers)."""
+    return 3 * (2 * batch * dim + dense)
 
 
 def main() -> None:
-    folder = sys.argv[1] if len(sys.argv) > 1 else str(DEFAULT_DATA)
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
-    train = make_split(load_data(folder), "temporal").train
-    n = len(train.interactions)
-    times: dict[str, list[float]] = {"tutorial": [], "tfrec": []}
-    batch = None
+    source = sys.argv[1] if len(sys.argv) > 1 else str(DEFAULT_DATA)
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    train = make_split(load_data(source), "temporal").train
+    rates: dict[str, list[float]] = {"tutorial": [], "tfrec": []}
+    batch = 0
     for round_ in range(rounds):
-        times["tutorial"] += tutorial_round(train)[1:]
-        seconds, batch = tfrec_round(train)
-        times["tfrec"] += seconds[1:]
-        print(f"round {round_ + 1}: tutorial {np.median(times['tutorial']):.2f} s/epoch, tfrec {np.median(times['tfrec']):.2f} s/epoch", flush=True)
-    rate = {name: n / float(np.median(values)) for name, values in times.items()}
-    print(f"\nTraining throughput on {train.name} temporal train ({n:,} interactions), median of epochs 2-{EPOCHS} over {rounds} rounds")
-    print("| configuration | batch | s/epoch | examples/s |\n|---|---|---|---|")
-    print(f"| TFRS tutorial (32-dim ids, Adagrad 0.1, no metrics) | 8192 | {np.median(times['tutorial']):.2f} | {rate['tutorial']:,.0f} |")
-    print(f"| tfrec two_tower (defaults, 3 epochs, no validation) | {batch} | {np.median(times['tfrec']):.2f} | {rate['tfrec']:,.0f} |")
-    print(f"\ntfrec / tutorial: {rate['tfrec'] / rate['tutorial']:.2f}x")
+        rates["tutorial"].append(tutorial_rate(train))
+        rate, batch = tfrec_rate(train)
+        rates["tfrec"].append(rate)
+        print(f"round {round_ + 1}: tutorial {rates['tutorial'][-1]:,.0f} examples/s, tfrec {rates['tfrec'][-1]:,.0f} examples/s", flush=True)
+    defaults = make_model("two_tower")
+    d_e, d = int(defaults.embedding_dim), int(defaults.output_dim)
+    flops = {
+        "tutorial": training_flops(TUTORIAL["batch"], TUTORIAL["embedding_dim"]),
+        "tfrec": training_flops(batch, d, 2 * (2 * d_e) * d + 2 * (3 * d_e) * d),
+    }
+    logits_peak = {"tutorial": matmul_gflops(TUTORIAL["batch"], TUTORIAL["embedding_dim"], TUTORIAL["batch"]), "tfrec": matmul_gflops(batch, d, batch)}
+    square = matmul_gflops(2048, 2048, 2048)
+    median = {key: float(np.median(values)) for key, values in rates.items()}
+    print(f"\nTraining throughput on {source} (temporal train, {len(train.interactions):,} interactions), median of {rounds} rounds")
+    print("| configuration | batch | examples/s | FLOPs/example | achieved GFLOP/s | logits-shape matmul GFLOP/s | share |")
+    print("|---|---|---|---|---|---|---|")
+    rows = {
+        "tutorial": ("TFRS tutorial (32-dim ids, Adagrad 0.1, no metrics)", TUTORIAL["batch"]),
+        "tfrec": ("tfrec two_tower (defaults, no validation)", batch),
+    }
+    for key, (label, size) in rows.items():
+        achieved = median[key] * flops[key] / 1e9
+        share = achieved / logits_peak[key]
+        print(f"| {label} | {size} | {median[key]:,.0f} | {flops[key] / 1e3:,.0f}k | {achieved:.1f} | {logits_peak[key]:.1f} | {share:.0%} |")
+    print(f"\nfloat32 matmul 2048^3: {square:.1f} GFLOP/s. tfrec / tutorial throughput: {median['tfrec'] / median['tutorial']:.2f}x")
 
 
 if __name__ == "__main__":

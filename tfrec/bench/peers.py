@@ -334,6 +334,40 @@ class ImplicitBPR(_ImplicitPeer):
         return BayesianPersonalizedRanking(**self.params)
 
 
+def tfrs_tutorial_model(user_ids: list[str], item_ids: list[str], embedding_dim: int = 32, learning_rate: float = 0.1):
+    """The TFRS basic-retrieval tutorial's model (``TfrsTwoTower``), compiled: ``StringLookup``
+    + ``Embedding`` towers, ``tfrs.tasks.Retrieval()`` without metrics, Adagrad."""
+    from tfrec._keras import keras  # noqa: I001  (Keras 2 first)
+    import tensorflow_recommenders as tfrs
+
+    def tower(ids: list[str]):
+        return keras.Sequential([keras.layers.StringLookup(vocabulary=ids, mask_token=None), keras.layers.Embedding(len(ids) + 1, embedding_dim)])
+
+    class TutorialModel(tfrs.Model):
+        def __init__(self):
+            super().__init__()
+            self.user_model = tower(user_ids)
+            self.item_model = tower(item_ids)
+            self.task = tfrs.tasks.Retrieval()
+
+        def compute_loss(self, features, training=False):
+            return self.task(self.user_model(features["user_id"]), self.item_model(features["item_id"]))
+
+    model = TutorialModel()
+    model.compile(optimizer=keras.optimizers.Adagrad(learning_rate=learning_rate))
+    return model
+
+
+def tfrs_tutorial_batches(train, batch_size: int = 8192, seed: int = 42):
+    """The tutorial's training batches of ``train`` (a ``Dataset``): string ids shuffled
+    once (buffer 100,000), batched, cached."""
+    from tfrec._keras import tf
+
+    frame = train.interactions
+    ratings = tf.data.Dataset.from_tensor_slices({"user_id": frame["user_id"].astype(str).to_numpy(), "item_id": frame["item_id"].astype(str).to_numpy()})
+    return ratings.shuffle(100_000, seed=seed, reshuffle_each_iteration=False).batch(batch_size).cache()
+
+
 def epoch_timer(keras):
     """A Keras callback whose ``seconds`` list gets each epoch's time, from the start of
     the epoch to the end of its last batch."""
@@ -379,42 +413,17 @@ class TFRSTwoTower(Peer):
         super().__init__(embedding_dim=embedding_dim, learning_rate=learning_rate, batch_size=batch_size, epochs=epochs, seed=seed)
 
     def _fit(self, train):
-        from tfrec._keras import keras, tf  # noqa: I001  (Keras 2 first)
-        import tensorflow_recommenders as tfrs
+        from tfrec._keras import keras, tf
 
         p = self.params
         tf.random.set_seed(p["seed"])
-        users = list(self.user_ids)
-        items = list(self.item_ids)
-        user_model = keras.Sequential(
-            [keras.layers.StringLookup(vocabulary=users, mask_token=None), keras.layers.Embedding(len(users) + 1, p["embedding_dim"])]
-        )
-        item_model = keras.Sequential(
-            [keras.layers.StringLookup(vocabulary=items, mask_token=None), keras.layers.Embedding(len(items) + 1, p["embedding_dim"])]
-        )
-
-        class TutorialModel(tfrs.Model):
-            def __init__(self):
-                super().__init__()
-                self.user_model = user_model
-                self.item_model = item_model
-                self.task = tfrs.tasks.Retrieval()
-
-            def compute_loss(self, features, training=False):
-                return self.task(self.user_model(features["user_id"]), self.item_model(features["item_id"]))
-
-        frame = train.interactions
-        ratings = tf.data.Dataset.from_tensor_slices(
-            {"user_id": frame["user_id"].astype(str).to_numpy(), "item_id": frame["item_id"].astype(str).to_numpy()}
-        )
-        shuffled = ratings.shuffle(100_000, seed=p["seed"], reshuffle_each_iteration=False)
-        model = TutorialModel()
-        model.compile(optimizer=keras.optimizers.Adagrad(learning_rate=p["learning_rate"]))
+        users, items = list(self.user_ids), list(self.item_ids)
+        model = tfrs_tutorial_model(users, items, p["embedding_dim"], p["learning_rate"])
         timer = epoch_timer(keras)
-        model.fit(shuffled.batch(p["batch_size"]).cache(), epochs=p["epochs"], callbacks=[timer], verbose=0)
+        model.fit(tfrs_tutorial_batches(train, p["batch_size"], p["seed"]), epochs=p["epochs"], callbacks=[timer], verbose=0)
         self.epoch_seconds = list(timer.seconds)
-        self._user_factors = user_model(tf.constant(users)).numpy().astype(np.float64)
-        self._item_factors = item_model(tf.constant(items)).numpy().astype(np.float64)
+        self._user_factors = model.user_model(tf.constant(users)).numpy().astype(np.float64)
+        self._item_factors = model.item_model(tf.constant(items)).numpy().astype(np.float64)
 
     def scores(self, rows):
         return self._user_factors[rows] @ self._item_factors.T
