@@ -32,12 +32,13 @@ def title_tokens(title: str) -> list[str]:
 
 
 def previous_items(user_idx: np.ndarray, item_idx: np.ndarray, length: int) -> np.ndarray:
-    """int64[N, length]: for each row, the same user's ``length`` preceding items (0 = none).
+    """int32[N, length]: for each row, the same user's ``length`` preceding items (0 = none).
 
-    Rows must be sorted by (user, time). Column j holds the item j + 1 rows back.
+    Rows must be sorted by (user, time). Column j holds the item j + 1 rows back. int32
+    (item indices stay far below 2^31): the largest training column, half the memory.
     """
     n = len(user_idx)
-    history = np.zeros((n, length), dtype=np.int64)
+    history = np.zeros((n, length), dtype=np.int32)
     for back in range(1, min(length, n) + 1):
         same_user = user_idx[back:] == user_idx[:-back]
         history[back:, back - 1] = np.where(same_user, item_idx[:-back], 0)
