@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+import tfrec.layers.neighbours as neighbours_module
 from tfrec._keras import tf
 from tfrec.layers.neighbours import (
     RATING_SIMILARITIES,
@@ -112,6 +113,137 @@ def test_neighbour_table_matches_dense_reference(binary, similarity, shrinkage, 
             assert set(index[row][chosen[row]]) == set(ref_index[row][ref_weight[row] > 0])
     assert not chosen[0].any() and not chosen[7].any(), "empty rows have no neighbours"
     assert all(row not in set(index[row]) for row in range(1, len(dense))), "a row is its own neighbour"
+
+
+# ------------------------------------------- the pruned sweep (thresholds from a sample)
+def _count_candidates(monkeypatch):
+    """Wrap ``_select_candidates`` to count the candidates the sweep keeps."""
+    seen = []
+    select = neighbours_module._select_candidates
+    monkeypatch.setattr(neighbours_module, "_select_candidates", lambda rows, *rest: seen.append(len(rows)) or select(rows, *rest))
+    return seen
+
+
+def _power_law_matrix(seed=0, n_rows=301, n_cols=90):
+    """Row 0 empty, lognormal row sizes, power-law column popularity, duplicate rows (exact ties)."""
+    rng = np.random.default_rng(seed)
+    popularity = (np.arange(n_cols) + 3.0) ** -1.2
+    popularity /= popularity.sum()
+    dense = np.zeros((n_rows, n_cols))
+    for row in range(1, n_rows):
+        size = int(np.clip(rng.lognormal(2.3, 0.8), 2, n_cols // 2))
+        dense[row, rng.choice(n_cols, size, replace=False, p=popularity)] = rng.integers(1, 6, size)
+    dense[11] = dense[12] = dense[13]
+    dense[20] = 0.0
+    return dense
+
+
+def _binary_cosine_top_k(binary, k, shrinkage, min_support=1):
+    """The binary cosine of every pair, dense, in the sweep's float32 operations, then its top k."""
+    counts = (binary @ binary.T).toarray().astype(np.float32)
+    sizes = counts.diagonal().astype(np.float64)
+    inverse = np.where(sizes > 0, 1.0 / np.sqrt(np.maximum(sizes, 1.0)), 0.0).astype(np.float32)
+    sims = counts * inverse[:, None]  # the row's norm first, as the sweep (and the blocked products before it)
+    sims *= inverse[None, :]
+    if shrinkage:
+        sims *= counts / (counts + np.float32(shrinkage))
+    sims[counts < min_support] = 0.0
+    np.fill_diagonal(sims, 0.0)
+    return top_k_per_row(sims, min(k, len(sims) - 1))
+
+
+@pytest.mark.parametrize(
+    "sample_every,block_rows,chunk_cols,budget",
+    [(None, None, None, None), (None, 16, 48, 0), (3, 7, 32, None), (16, 64, 64, None), (2, 40, 8, None)],
+)
+@pytest.mark.parametrize("shrinkage,min_support", [(0.0, 1), (10.0, 1), (5.0, 3)])
+def test_pruned_binary_sweep_equals_the_dense_top_k(sample_every, block_rows, chunk_cols, budget, shrinkage, min_support, monkeypatch):
+    if budget is not None:
+        monkeypatch.setattr(neighbours_module, "CANDIDATE_BUDGET", budget)  # the automatic switch to the pre-pass
+    seen = _count_candidates(monkeypatch)
+    binary = sp.csr_matrix(_power_law_matrix() != 0, dtype=np.float32)
+    k = 5
+    index, weight = neighbour_table(
+        binary, k, binary=True, shrinkage=shrinkage, min_support=min_support,
+        block_rows=block_rows, chunk_cols=chunk_cols, sample_every=sample_every,
+    )
+    ref_index, ref_weight = _binary_cosine_top_k(binary, k, shrinkage, min_support)
+    np.testing.assert_array_equal(index, ref_index)  # bit for bit: the same float32 operations, the same ties
+    np.testing.assert_array_equal(weight, ref_weight)
+    assert set(index[12]) >= {11, 13} and not index[20].any() and not index[0].any()
+    counts = (binary @ binary.T).toarray()
+    np.fill_diagonal(counts, 0)
+    positive_pairs = int((counts >= max(1, min_support)).sum())  # ordered pairs, each a candidate without thresholds
+    if sample_every or budget is not None:  # the thresholds did prune
+        assert sum(seen) < 0.6 * positive_pairs, (sum(seen), positive_pairs)
+    else:
+        assert sum(seen) == positive_pairs
+
+
+@pytest.mark.parametrize("binary,similarity", CASES)
+@pytest.mark.parametrize("sample_every,block_rows,chunk_cols,heavy_share", [(3, 8, 16, 0.1), (5, 32, 40, 1e9), (2, 5, 5, 0.0)])
+def test_pruned_sweep_matches_dense_reference(binary, similarity, sample_every, block_rows, chunk_cols, heavy_share, monkeypatch):
+    seen = _count_candidates(monkeypatch)
+    dense = np.vstack([_random_matrix(seed=4), _random_matrix(seed=5)[1:]])  # 61 rows, row 0 and 7 empty
+    rows, cols = np.nonzero(dense)
+    mu, row_bias, col_bias = baseline_als(rows, cols, dense[rows, cols], dense.shape[0], dense.shape[1])
+    reference = _reference_similarity(dense, similarity, binary, 5.0, 2, row_bias, col_bias, mu)
+    k = 4
+    index, weight = neighbour_table(
+        sp.csr_matrix(dense), k, similarity, binary=binary, shrinkage=5.0, min_support=2, row_bias=row_bias,
+        col_bias=col_bias, mu=mu, block_rows=block_rows, chunk_cols=chunk_cols, heavy_share=heavy_share,
+        sample_every=sample_every,
+    )
+    ref_index, ref_weight = _reference_top_k(reference, k)
+    tolerance = 1e-6 if binary else 1e-10
+    np.testing.assert_allclose(weight, ref_weight, atol=tolerance)
+    chosen = index > 0
+    np.testing.assert_allclose(weight[chosen], reference[np.nonzero(chosen)[0], index[chosen]], atol=tolerance)
+    for row in range(len(dense)):
+        values = np.sort(reference[row][reference[row] > 0])[::-1]
+        if len(values) <= k or values[k - 1] - values[k] > 10 * tolerance:
+            assert set(index[row][chosen[row]]) == set(ref_index[row][ref_weight[row] > 0])
+    assert all(row not in set(index[row]) for row in range(1, len(dense))), "a row is its own neighbour"
+    assert sum(seen) < (reference > 0).sum(), "the thresholds pruned nothing"
+
+
+def test_select_candidates_packed_keys_equal_lexsort():
+    rng = np.random.default_rng(7)
+    keys = rng.choice(40 * 3000, 5000, replace=False)  # distinct (row, column) pairs, as the sweep makes them
+    rows, cols = keys // 3000, keys % 3000
+    values = rng.choice(np.float32([0.5, 0.25, 1e-40, 0.3, 1.0]), 5000) * rng.choice(np.float32([1, 1, 0.999]), 5000)
+    for width in (1, 7, 200):
+        packed = neighbours_module._select_candidates(rows, cols, values.astype(np.float32), 40, width)
+        by_lexsort = neighbours_module._select_candidates(rows, cols, values.astype(np.float64), 40, width)
+        np.testing.assert_array_equal(packed[0], by_lexsort[0])
+        np.testing.assert_array_equal(packed[1], by_lexsort[1])
+        for row in range(40):  # best first, ties by lower column, padding 0 / 0
+            pairs = sorted({(-values[i], cols[i]) for i in np.nonzero(rows == row)[0]})[:width]
+            assert packed[0][row][: len(pairs)].tolist() == [c for _, c in pairs]
+            assert packed[1][row][: len(pairs)].tolist() == [-v for v, _ in pairs]
+            assert not packed[0][row][len(pairs) :].any()
+
+
+@pytest.mark.parametrize("sample_every", [None, 4])
+@pytest.mark.parametrize("side", ["user", "item"])
+def test_binary_table_is_the_exact_top_k_on_ml100k(ml100k, side, sample_every, monkeypatch):
+    """user_knn's default similarity (binary cosine, shrinkage 10, 50 neighbours), users and
+    items, without the pre-pass (ML-100K is below ``CANDIDATE_BUDGET``) and forced to use it."""
+    seen = _count_candidates(monkeypatch)
+    frame = ml100k.interactions
+    users = frame["user_id"].astype(int).to_numpy()
+    items = frame["item_id"].astype(int).to_numpy()
+    rows, cols = (users, items) if side == "user" else (items, users)
+    binary = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)))  # row 0 empty, as in the models
+    binary.sum_duplicates()
+    binary.data[:] = 1.0
+    k = 50
+    index, weight = neighbour_table(binary, k, binary=True, shrinkage=10.0, sample_every=sample_every)
+    ref_index, ref_weight = _binary_cosine_top_k(binary, k, 10.0)
+    np.testing.assert_array_equal(index, ref_index)
+    np.testing.assert_array_equal(weight, ref_weight)
+    if sample_every:
+        assert sum(seen) < 0.5 * binary.shape[0] ** 2
 
 
 def test_exact_ties_break_by_lower_index():

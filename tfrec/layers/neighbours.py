@@ -10,6 +10,12 @@ fixed-size tensors (never an N x N matrix):
 - ``SparseRatings``: a CSR rating matrix with sorted ``row * n_cols + col`` keys, for
   "did u rate j, and how" look-ups inside a ``tf.function`` (``tf.searchsorted``).
 
+The neighbour search, `neighbour_table`, is exact and never ranks an n x n matrix:
+every pair's similarity is computed once, from sparse products in row-block x
+column-chunk tiles, and a tile keeps only the pairs that reach their row's threshold,
+a lower bound of the row's k-th best similarity found first against a sample of the
+rows (about ``k * SAMPLE_EVERY`` candidates per row are kept and ranked, not n).
+
 Notation: the similarity is computed between the *rows* x of a sparse matrix whose
 columns y are the other entity (item-based: rows are items, columns users). ``r_xy``
 is the value, ``Y_ab`` the columns both a and b have (the co-rating support,
@@ -37,9 +43,7 @@ itself; ties break by the lower index.
 """
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -218,17 +222,33 @@ def top_k_per_row(scores: np.ndarray, k: int, offset: int = 0) -> tuple[np.ndarr
 
 
 #: A column (the other entity) with at least this share of the rows' count in entries
-#: goes to the dense part of the blocked products (BLAS), the rest stays sparse: a
-#: dense column costs ~n_rows^2 multiply-adds, a sparse one ~entries^2 slower ones.
+#: goes to the dense part of the products (BLAS), the rest stays sparse: a dense column
+#: costs ~n_rows^2 multiply-adds, a sparse one ~entries^2 slower ones.
 HEAVY_SHARE = 0.1
 #: Memory for the dense (heavy-column) copies of the operands, all together.
 DENSE_BYTES = 256 * 2**20
-#: Threads for the sparse products of a block (the CPUs this process may use, at most 4).
+#: Threads for the tiles of a block (the CPUs this process may use, at most 4).
 PRODUCT_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
+#: Rows per block, and entries per tile (block rows x column chunk): a tile's few dense
+#: arrays stay within the CPU caches.
+BLOCK_ROWS = 256
+TILE_ENTRIES = 2**20
+#: The threshold pre-pass samples every ``SAMPLE_EVERY``-th row when an unpruned sweep
+#: could keep more than ``CANDIDATE_BUDGET`` pairs (``n_rows^2 / 2``); smaller problems
+#: keep every positive pair as a candidate and skip it.
+SAMPLE_EVERY = 16
+CANDIDATE_BUDGET = 2**24
+#: Thresholds are lowered by this relative margin, so that a pair whose similarity is
+#: recomputed in another summation order (a few ulps away) is never lost.
+THRESHOLD_MARGIN = 1e-4
 
 
 class _SplitOperand:
-    """One operand of the blocked products, its columns split into sparse and dense parts."""
+    """One operand of the products, its columns split into a sparse and a dense part.
+
+    ``right(rows)`` is the same rows transposed for the right-hand side of a product
+    (built once per column chunk, never per block).
+    """
 
     def __init__(self, matrix: sp.csr_matrix, heavy: np.ndarray, dtype) -> None:
         light = np.ones(matrix.shape[1], bool)
@@ -236,24 +256,16 @@ class _SplitOperand:
         self.light = matrix[:, light].astype(dtype).tocsr()
         self.heavy = matrix[:, heavy].toarray().astype(dtype) if len(heavy) else None
 
-    def times_transposed(self, other: _SplitOperand, start: int, stop: int, pool: ThreadPoolExecutor) -> np.ndarray:
-        """``self[start:stop] @ other[start:].T`` as a dense array.
+    def right(self, rows: slice | np.ndarray) -> tuple[sp.csr_matrix, np.ndarray | None]:
+        return self.light[rows].T.tocsr(), (self.heavy[rows] if self.heavy is not None else None)
 
-        The sparse part runs as row chunks on ``pool`` (scipy releases the GIL in its
-        sparse products; every output row is computed alone, so chunking does not
-        change a bit), the dense part as one BLAS product.
-        """
-        right = other.light[start:].T.tocsr()
-        out = np.empty((stop - start, right.shape[1]), np.result_type(self.light.dtype, right.dtype))
-        bounds = np.linspace(start, stop, PRODUCT_THREADS + 1).astype(int)
-
-        def chunk(a: int, b: int) -> None:
-            (self.light[a:b] @ right).toarray(out=out[a - start : b - start])
-
-        for future in [pool.submit(chunk, a, b) for a, b in itertools.pairwise(bounds) if b > a]:
-            future.result()
-        if self.heavy is not None:
-            out += self.heavy[start:stop] @ other.heavy[start:].T
+    def times(self, start: int, stop: int, right: tuple[sp.csr_matrix, np.ndarray | None]) -> np.ndarray:
+        """``self[start:stop] @ right`` as a dense array (scipy releases the GIL here)."""
+        light, heavy = right
+        out = np.empty((stop - start, light.shape[1]), np.result_type(self.light.dtype, light.dtype))
+        (self.light[start:stop] @ light).toarray(out=out)
+        if heavy is not None:
+            out += self.heavy[start:stop] @ heavy.T
         return out
 
 
@@ -265,13 +277,37 @@ def _heavy_columns(counts: np.ndarray, n_rows: int, n_operands: int, itemsize: i
     return heavy
 
 
-def _row_blocks(n_rows: int, n_cols: int, n_arrays: int, block_rows: int | None, width: int = 1) -> Iterator[tuple[int, int]]:
-    if block_rows is None:
-        # at least 2 * width rows: each block merges width + rows candidates into every later
-        # row's running top-k, so that merging costs at most 1.5x the similarities themselves
-        block_rows = max(1, BLOCK_BYTES // max(1, 8 * n_cols * n_arrays), 2 * width)
-    for start in range(0, n_rows, block_rows):
-        yield start, min(n_rows, start + block_rows)
+def _select_candidates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``width`` best candidates, best first, ties by lower column.
+
+    ``rows`` in ``[0, n)``, ``values`` positive; returns ``(index int64[n, width], weight
+    float64[n, width])``, padding index 0 / weight 0. float32 values are ranked by one
+    sort of packed ``(row, value bits descending, column)`` keys (the bits of a positive
+    float order like the float), ~25x faster than ``np.lexsort``.
+    """
+    index = np.zeros((n, width), np.int64)
+    weight = np.zeros((n, width), np.float64)
+    if not len(rows):
+        return index, weight
+    col_bits = max(1, int(cols.max()).bit_length())
+    row_bits = max(1, (n - 1).bit_length())
+    if values.dtype == np.float32 and row_bits + 31 + col_bits <= 64:
+        top = np.uint64(0x7FFFFFFF)
+        keys = rows.astype(np.uint64) << np.uint64(31 + col_bits)
+        keys |= (top - values.view(np.uint32).astype(np.uint64)) << np.uint64(col_bits)
+        keys |= cols.astype(np.uint64)
+        keys.sort()
+        rows = (keys >> np.uint64(31 + col_bits)).astype(np.int64)
+        cols = (keys & np.uint64((1 << col_bits) - 1)).astype(np.int64)
+        values = (top - ((keys >> np.uint64(col_bits)) & top)).astype(np.uint32).view(np.float32)
+    else:
+        order = np.lexsort((cols, -values, rows))
+        rows, cols, values = rows[order], cols[order], values[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    keep = rank < width
+    index[rows[keep], rank[keep]] = cols[keep]
+    weight[rows[keep], rank[keep]] = values[keep]
+    return index, weight
 
 
 def neighbour_table(
@@ -287,20 +323,36 @@ def neighbour_table(
     mu: float = 0.0,
     block_rows: int | None = None,
     heavy_share: float = HEAVY_SHARE,
+    chunk_cols: int | None = None,
+    sample_every: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k neighbours of every row of ``matrix`` (rows x columns, values = ratings).
+    """Top-k neighbours of every row of ``matrix`` (rows x columns, values = ratings); exact.
 
-    Blocked and symmetric: for each block of rows ``[s, e)`` the co-rating statistics
-    against the rows ``[s, n)`` are products ``block @ rows[s:].T`` (sparse scipy products
-    for light columns, in row chunks on ``PRODUCT_THREADS`` threads, plus dense BLAS
-    products for heavy columns, see ``HEAVY_SHARE``),
-    turned into similarities ``[e - s, n - s]`` and used twice: for the block's own rows
-    (with the candidates kept from earlier blocks) and, transposed, as candidates for
-    the rows after the block. Only the running top k per row is kept, so memory stays
-    ``O(block * n + n * k)`` (block size from ``BLOCK_BYTES``, at least ``2 k`` rows) and
-    every pair is computed once. Formulas: module docstring; ``binary=True`` is implicit's cosine on binarised
-    interactions (``similarity`` must be "cosine"); ``row_bias``/``col_bias``/``mu`` are
-    the baselines for ``pearson_baseline``.
+    Every pair's co-rating statistics are products of sparse operands (scipy for light
+    columns, dense BLAS for heavy ones, ``HEAVY_SHARE``), computed once per pair: the
+    rows are swept in blocks ``[s, e)`` of ``block_rows`` (``BLOCK_ROWS``), each against
+    the rows ``[s, n)`` in column chunks of ``chunk_cols`` (tiles of ``TILE_ENTRIES``,
+    run on ``PRODUCT_THREADS`` threads), and a tile's similarities serve both the block's
+    rows and, transposed, the later rows. What is bounded is everything per pair beyond
+    the product: no tile is ever ranked. A tile keeps only the pairs at or above the
+    threshold of their row, a lower bound of that row's k-th best similarity known
+    before the sweep, and each row's final top k is chosen among its kept candidates
+    once all of them are in (after its own block).
+
+    The thresholds come from a pre-pass: every row against a sample of the rows (every
+    ``sample_every``-th, ``SAMPLE_EVERY``): the k-th best similarity within a subset is
+    at most the k-th best overall, so every pair that belongs in a row's top k (ties at
+    the k-th value included) reaches its threshold (lowered by ``THRESHOLD_MARGIN``
+    against rounding); a row with fewer than k positive similarities in the sample keeps
+    all its positive ones. The pre-pass costs ``2 / sample_every`` of the sweep and keeps
+    about ``k * sample_every`` candidates per row instead of all ``n``. Small problems
+    (``n^2 / 2 <= CANDIDATE_BUDGET``) skip it and keep every positive pair. The result
+    is the exact top k either way (same formulas, same ties); only the memory for the
+    candidates and their final ranking depend on the thresholds.
+
+    Formulas: module docstring; ``binary=True`` is implicit's cosine on binarised
+    interactions (``similarity`` must be "cosine"; float32); ``row_bias``/``col_bias``/
+    ``mu`` are the baselines for ``pearson_baseline``.
 
     Returns ``(index int64[n, k'], weight float64[n, k'])``, ``k' = min(k, n - 1)`` (at
     least 1), best first with ties by lower index, padding index 0 / weight 0; callers
@@ -344,49 +396,114 @@ def neighbour_table(
             products.update({"Sa": ("V", "B"), "Sb": ("B", "V")})
     heavy = _heavy_columns(col_counts, n_rows, len(operands), np.dtype(dtype).itemsize, heavy_share)
     split = {key: _SplitOperand(m, heavy, dtype) for key, m in operands.items()}
+    right_keys = sorted({b for _, b in products.values()})
 
-    index = np.zeros((n_rows, width), np.int64)
-    weight = np.zeros((n_rows, width), np.float64)
-    kept_values = np.full((n_rows, width), -np.inf, dtype)  # candidates from earlier blocks, ascending index
-    kept_index = np.zeros((n_rows, width), np.int64)
+    def similarities(start: int, stop: int, right: dict, columns: np.ndarray) -> np.ndarray:
+        """Rows ``[start, stop)`` against the rows ``columns`` (``right``: their operands);
+        a pair that is no candidate (too little support, itself) gets 0, and every
+        candidate is a positive value (the thresholds are positive). Returns the
+        similarities and the supports."""
+        stats = {key: split[a].times(start, stop, right[b]) for key, (a, b) in products.items()}
+        support = stats["n"]
+        if name == "binary":  # float32 throughout: counts are exact, and memory traffic halves
+            sims = support * inverse_norm[start:stop, None]  # the row's own norm first (see binary_value)
+            sims *= inverse_norm[None, columns]
+            if shrinkage:
+                factor = support + np.float32(shrinkage)
+                np.divide(support, factor, out=factor)
+                sims *= factor
+                del factor
+        else:
+            sims = similarity_from_statistics(name, stats)
+            if shrinkage:
+                sims *= support_shrinkage(support, shrinkage, offset)
+        if min_support > 1:
+            np.copyto(sims, 0, where=support < min_support)
+        own = np.nonzero((columns >= start) & (columns < stop))[0]
+        sims[columns[own] - start, own] = 0  # never your own neighbour
+        return sims, support
+
+    def binary_value(support: np.ndarray, row: np.ndarray, column: np.ndarray) -> np.ndarray:
+        """The binary similarity of (row, column) pairs in the float32 operations and order
+        of ``similarities`` for that row: a row's values never depend on which side of a
+        tile computed them, so equal pairs tie exactly."""
+        value = support * inverse_norm[row]
+        value *= inverse_norm[column]
+        if shrinkage:
+            value *= support / (support + np.float32(shrinkage))
+        return value
+
+    block = int(block_rows) if block_rows else BLOCK_ROWS
+    chunk = int(chunk_cols) if chunk_cols else max(block, TILE_ENTRIES // block // block * block)
+    floor = np.finfo(dtype).smallest_subnormal  # ">= floor" is "> 0"
+    threshold = np.full(n_rows, floor, dtype)
+    every = int(sample_every) if sample_every else (SAMPLE_EVERY if n_rows * n_rows / 2 > CANDIDATE_BUDGET else 1)
+
     with ThreadPoolExecutor(PRODUCT_THREADS) as pool:
-        for start, stop in _row_blocks(n_rows, n_rows, len(products) + 3, block_rows, width):
-            stats = {key: split[a].times_transposed(split[b], start, stop, pool) for key, (a, b) in products.items()}
-            support = stats["n"]
-            if name == "binary":  # float32 throughout: counts are exact, and memory traffic halves
-                sims = support * inverse_norm[start:stop, None]
-                sims *= inverse_norm[None, start:]
-                if shrinkage:
-                    factor = support + np.float32(shrinkage)
-                    np.divide(support, factor, out=factor)
-                    sims *= factor
-                    del factor
-            else:
-                sims = similarity_from_statistics(name, stats)
-                if shrinkage:
-                    sims *= support_shrinkage(support, shrinkage, offset)
-            invalid = ~(sims > 0)
-            if min_support > 1:
-                invalid |= support < min_support
-            sims[invalid] = -np.inf
-            del invalid
-            block = np.arange(stop - start)
-            sims[block, block] = -np.inf  # never your own neighbour
-            del stats, support
-            # the block's rows: candidates from earlier blocks (index < start), then this one
-            candidates = np.concatenate([kept_values[start:stop], sims], axis=1)
-            candidate_index = np.concatenate(
-                [kept_index[start:stop], np.broadcast_to(np.arange(start, n_rows, dtype=np.int64), sims.shape)], axis=1
-            )
-            chosen = _take(candidates, candidate_index, _select_top_k(candidates, width))
-            index[start:stop], weight[start:stop] = _best_first(*chosen)
-            if stop < n_rows:  # later rows: this block's columns are candidates for them
-                later = sims[:, stop - start :].T
-                candidates = np.concatenate([kept_values[stop:], later], axis=1)
-                candidate_index = np.concatenate(
-                    [kept_index[stop:], np.broadcast_to(np.arange(start, stop, dtype=np.int64), later.shape)], axis=1
-                )
-                kept_values[stop:], kept_index[stop:] = _take(candidates, candidate_index, _select_top_k(candidates, width))
+        if every > 1:  # the pre-pass: k-th best similarity against a sample of the rows
+            sample = np.arange(0, n_rows, every)
+            right = {key: split[key].right(sample) for key in right_keys}
+
+            def sample_threshold(start: int, stop: int) -> None:
+                sims = similarities(start, stop, right, sample)[0]
+                sims[~(sims > 0)] = 0  # also NaN
+                if sims.shape[1] >= width:
+                    kth = np.partition(sims, sims.shape[1] - width, axis=1)[:, sims.shape[1] - width]
+                    kth = kth * (1 - THRESHOLD_MARGIN)
+                    threshold[start:stop] = np.where(kth > floor, kth, floor)
+
+            step = max(1, TILE_ENTRIES // max(1, len(sample)))
+            for future in [pool.submit(sample_threshold, s, min(n_rows, s + step)) for s in range(0, n_rows, step)]:
+                future.result()
+
+        chunks = [(c, min(n_rows, c + chunk)) for c in range(0, n_rows, chunk)]
+        rights = [None] * len(chunks)
+        pending: dict[int, list] = {}  # block number -> candidates (row, col, value) found for its rows by earlier blocks
+
+        def tile(start: int, stop: int, c0: int, c1: int, right: dict) -> tuple:
+            """Candidates of one tile: (row, column, value) for the block's rows (columns
+            ``>= start``) and, transposed, for the later rows (columns ``>= stop``)."""
+            sims, support = similarities(start, stop, right, np.arange(c0, c1))
+            first, later = max(c0, start), max(c0, stop)
+            mine = sims[:, first - c0 :]
+            keep = mine >= threshold[start:stop, None]
+            if later < c1:
+                keep[:, later - first :] |= mine[:, later - first :] >= threshold[None, later:c1]
+            r, c = np.nonzero(keep)
+            v = mine[r, c]
+            r += start
+            c += first
+            own = v >= threshold[r]
+            theirs = (c >= later) & (v >= threshold[c])  # within THRESHOLD_MARGIN of the later row's value
+            v_theirs = v[theirs]
+            if name == "binary":  # the later row's own value (rating similarities are symmetric as computed)
+                v_theirs = binary_value(support[r[theirs] - start, c[theirs] - c0], c[theirs], r[theirs])
+            return (r[own], c[own], v[own]), (c[theirs], r[theirs], v_theirs)
+
+        index = np.zeros((n_rows, width), np.int64)
+        weight = np.zeros((n_rows, width), np.float64)
+        for number, start in enumerate(range(0, n_rows, block)):
+            stop = min(n_rows, start + block)
+            futures = []
+            for position, (c0, c1) in enumerate(chunks):
+                if c1 <= start:
+                    continue
+                if rights[position] is None:
+                    rights[position] = {key: split[key].right(slice(c0, c1)) for key in right_keys}
+                futures.append(pool.submit(tile, start, stop, c0, c1, rights[position]))
+            found = pending.pop(number, [])
+            for future in futures:
+                own, theirs = future.result()
+                found.append(own)
+                targets = theirs[0] // block
+                for target in np.unique(targets):
+                    where = targets == target
+                    pending.setdefault(int(target), []).append(tuple(part[where] for part in theirs))
+            rows, cols, vals = (np.concatenate(part) for part in zip(*found))
+            index[start:stop], weight[start:stop] = _select_candidates(rows - start, cols, vals, stop - start, width)
+            for position, (_, c1) in enumerate(chunks):
+                if c1 <= stop:
+                    rights[position] = None  # no later block needs it
     return index, weight
 
 
