@@ -100,19 +100,25 @@ def test_neighbour_table_matches_dense_reference(binary, similarity, shrinkage, 
         sp.csr_matrix(dense), k, similarity, binary=binary, shrinkage=shrinkage, min_support=min_support,
         row_bias=row_bias, col_bias=col_bias, mu=mu, block_rows=block_rows, heavy_share=heavy_share,
     )
+    chosen = _assert_matches_reference(index, weight, reference, k, binary)
+    assert not chosen[0].any() and not chosen[7].any(), "empty rows have no neighbours"
+
+
+def _assert_matches_reference(index, weight, reference, k, binary):
+    """The table holds the reference's top k: equal weights, each chosen neighbour's
+    reference similarity, equal sets except at floating-point near-ties, no row its own
+    neighbour. Returns the mask of chosen slots."""
     ref_index, ref_weight = _reference_top_k(reference, k)
     tolerance = 1e-6 if binary else 1e-10  # the binary path computes in float32
     np.testing.assert_allclose(weight, ref_weight, atol=tolerance)
-    # the chosen neighbours carry their reference similarity; the sets agree except at
-    # floating-point near-ties (none of them is an exact tie in the reference)
     chosen = index > 0
     np.testing.assert_allclose(weight[chosen], reference[np.nonzero(chosen)[0], index[chosen]], atol=tolerance)
-    for row in range(len(dense)):
+    for row in range(len(reference)):
         values = np.sort(reference[row][reference[row] > 0])[::-1]
         if len(values) <= k or values[k - 1] - values[k] > 10 * tolerance:
             assert set(index[row][chosen[row]]) == set(ref_index[row][ref_weight[row] > 0])
-    assert not chosen[0].any() and not chosen[7].any(), "empty rows have no neighbours"
-    assert all(row not in set(index[row]) for row in range(1, len(dense))), "a row is its own neighbour"
+    assert all(row not in set(index[row]) for row in range(1, len(reference))), "a row is its own neighbour"
+    return chosen
 
 
 # ------------------------------------------- the pruned sweep (thresholds from a sample)
@@ -194,16 +200,7 @@ def test_pruned_sweep_matches_dense_reference(binary, similarity, sample_every, 
         col_bias=col_bias, mu=mu, block_rows=block_rows, chunk_cols=chunk_cols, heavy_share=heavy_share,
         sample_every=sample_every,
     )
-    ref_index, ref_weight = _reference_top_k(reference, k)
-    tolerance = 1e-6 if binary else 1e-10
-    np.testing.assert_allclose(weight, ref_weight, atol=tolerance)
-    chosen = index > 0
-    np.testing.assert_allclose(weight[chosen], reference[np.nonzero(chosen)[0], index[chosen]], atol=tolerance)
-    for row in range(len(dense)):
-        values = np.sort(reference[row][reference[row] > 0])[::-1]
-        if len(values) <= k or values[k - 1] - values[k] > 10 * tolerance:
-            assert set(index[row][chosen[row]]) == set(ref_index[row][ref_weight[row] > 0])
-    assert all(row not in set(index[row]) for row in range(1, len(dense))), "a row is its own neighbour"
+    _assert_matches_reference(index, weight, reference, k, binary)
     assert sum(seen) < (reference > 0).sum(), "the thresholds pruned nothing"
 
 
