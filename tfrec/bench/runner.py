@@ -844,7 +844,8 @@ def run_scale(
     entry that many times per size, interleaved, keeping the median fit (`_median_run`).
     With no model and no peer, each size only generates the data (its time and memory).
     ``isolate=False`` runs every job in this process (quick checks: no time or memory
-    limit, and memory figures are cumulative). ``holdout=True``: fit on the temporal
+    limit, and memory figures are cumulative). Models take protocol T's settings
+    (``PROTOCOL_PARAMS``: ``mf`` with implicit feedback), then ``params``. ``holdout=True``: fit on the temporal
     split's training part instead of all interactions and report ranking quality
     (NDCG@10, Recall@10) on a seeded sample of test users (`holdout_split`), so that
     speed is never bought with silent quality loss. Writes ``scale.json`` / ``scale.md``
@@ -867,7 +868,8 @@ def run_scale(
         for kind, entry in alive:
             name, variant = split_entry(entry) if kind == "tfrec" else (entry, {})
             jobs.append({"kind": kind, "name": name, "entry": entry, "protocol": "T", "data": f"synthetic:{size}", "scale": True, "holdout": holdout,
-                         "speed_users": speed_users, "serving_vs_numpy": False, "params": {**(params or {}).get(name, {}), **variant}})
+                         "speed_users": speed_users, "serving_vs_numpy": False,
+                         "params": {**(PROTOCOL_PARAMS["T"].get(name, {}) if kind == "tfrec" else {}), **(params or {}).get(name, {}), **variant}})
         log(f"== size {size:,} interactions: {len(jobs)} entries" + (f", {repeat} runs each" if repeat > 1 else ""), verbose)
         runs: dict[tuple[str, str], list[dict]] = {}
         for round_ in range(repeat):
