@@ -20,6 +20,7 @@ from tfrec.layers.towers import (
     tower_weight_names,
 )
 from tfrec.models.fit_inputs import FitInputs
+from tfrec.models.optimizers import LazyAdam
 from tfrec.models.params import Param
 from tfrec.models.trained import TRAINING_PARAMS, TrainedRecommender
 
@@ -263,6 +264,10 @@ class TwoTower(TrainedRecommender):
         self.candidate_embeddings = tf.Variable(tf.zeros([1, 1]), shape=tf.TensorShape([None, None]), trainable=False, name="candidate_embeddings")
         # Every user's query embedding from the training items alone (row 0: unknown user).
         self.user_query_embeddings = tf.Variable(tf.zeros([1, 1]), shape=tf.TensorShape([None, None]), trainable=False, name="user_query_embeddings")
+
+    def make_optimizer(self) -> LazyAdam:
+        """Adam that updates only the embedding rows in each batch (``LazyAdam``)."""
+        return LazyAdam(learning_rate=float(self.learning_rate))
 
     @staticmethod
     def _rank(key: str) -> int:
