@@ -166,6 +166,7 @@ def _binary_cosine_top_k(binary, k, shrinkage, min_support=1):
 def test_pruned_binary_sweep_equals_the_dense_top_k(sample_every, block_rows, chunk_cols, budget, shrinkage, min_support, monkeypatch):
     if budget is not None:
         monkeypatch.setattr(neighbours_module, "CANDIDATE_BUDGET", budget)  # the automatic switch to the pre-pass
+        monkeypatch.setattr(neighbours_module, "MERGE_ROWS_PER_NEIGHBOUR", 0)  # ... to the pruned sweep
     seen = _count_candidates(monkeypatch)
     binary = sp.csr_matrix(_power_law_matrix() != 0, dtype=np.float32)
     k = 5
@@ -184,6 +185,34 @@ def test_pruned_binary_sweep_equals_the_dense_top_k(sample_every, block_rows, ch
         assert sum(seen) < 0.6 * positive_pairs, (sum(seen), positive_pairs)
     else:
         assert sum(seen) == positive_pairs
+
+
+@pytest.mark.parametrize("block_rows", [None, 13, 64])
+@pytest.mark.parametrize("shrinkage,min_support", [(0.0, 1), (10.0, 1), (5.0, 3)])
+def test_merge_sweep_equals_the_dense_top_k(block_rows, shrinkage, min_support, monkeypatch):
+    """Large problems with k a large share of the rows take the running top-k merge:
+    bit for bit the same table as the dense reference, no candidate lists."""
+    monkeypatch.setattr(neighbours_module, "CANDIDATE_BUDGET", 0)
+    seen = _count_candidates(monkeypatch)
+    binary = sp.csr_matrix(_power_law_matrix() != 0, dtype=np.float32)
+    index, weight = neighbour_table(binary, 5, binary=True, shrinkage=shrinkage, min_support=min_support, block_rows=block_rows)
+    ref_index, ref_weight = _binary_cosine_top_k(binary, 5, shrinkage, min_support)
+    np.testing.assert_array_equal(index, ref_index)
+    np.testing.assert_array_equal(weight, ref_weight)
+    assert not seen, "the merge sweep keeps no candidate lists"
+
+
+@pytest.mark.parametrize("binary,similarity", CASES)
+def test_merge_sweep_matches_dense_reference_for_every_similarity(binary, similarity, monkeypatch):
+    monkeypatch.setattr(neighbours_module, "CANDIDATE_BUDGET", 0)
+    dense = np.vstack([_random_matrix(seed=4), _random_matrix(seed=5)[1:]])
+    rows, cols = np.nonzero(dense)
+    mu, row_bias, col_bias = baseline_als(rows, cols, dense[rows, cols], dense.shape[0], dense.shape[1])
+    reference = _reference_similarity(dense, similarity, binary, 5.0, 2, row_bias, col_bias, mu)
+    index, weight = neighbour_table(
+        sp.csr_matrix(dense), 4, similarity, binary=binary, shrinkage=5.0, min_support=2, row_bias=row_bias, col_bias=col_bias, mu=mu, block_rows=9
+    )
+    _assert_matches_reference(index, weight, reference, 4, binary)
 
 
 @pytest.mark.parametrize("binary,similarity", CASES)
