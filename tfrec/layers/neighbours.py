@@ -244,7 +244,7 @@ THRESHOLD_MARGIN = 1e-4
 #: With at most this many rows per neighbour kept (k a large share of the rows: item_knn's
 #: 300 neighbours among 14k items at 5M interactions), thresholds from a sample prune
 #: little and the candidate lists cost more than the running top-k merge of whole blocks
-#: (item_knn at 5M: 21.8 s pruned, 7.7 s merged); above it (user_knn's 50 among 138k
+#: (item_knn at 5M: 21.8 s pruned, 13.1 s merged); above it (user_knn's 50 among 138k
 #: users at 20M) pruning wins. Forced ``sample_every`` always prunes.
 MERGE_ROWS_PER_NEIGHBOUR = 256
 
