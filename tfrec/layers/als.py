@@ -221,14 +221,7 @@ def implicit_als_sweep(
     item_reg = (l2 * tf.maximum(data.item_counts, 1.0))[:, tf.newaxis]
     gram = tf.linalg.matmul(item_factors, item_factors, transpose_a=True)
     new_users, start_dots, dots = conjugate_gradient_solve(user_factors, item_factors, data, True, ones, user_reg, gram, gram_weight, cg_steps)
-    errors = 1.0 - start_dots
-    squared_error = tf.reduce_sum(data.counts * errors * errors)
-    objective = (
-        squared_error
-        + gram_weight * tf.reduce_sum(tf.linalg.matmul(user_factors, gram) * user_factors)
-        + tf.reduce_sum(user_reg[:, 0] * _squared_norms(user_factors))
-        + tf.reduce_sum(item_reg[:, 0] * _squared_norms(item_factors))
-    )
+    objective, squared_error = _implicit_terms(user_factors, item_factors, data, l2, gram_weight, start_dots, gram)
     gram = tf.linalg.matmul(new_users, new_users, transpose_a=True)
     new_items, _, _ = conjugate_gradient_solve(item_factors, new_users, data, False, ones, item_reg, gram, gram_weight, cg_steps, dots)
     return new_users, new_items, objective, squared_error
@@ -236,14 +229,23 @@ def implicit_als_sweep(
 
 def implicit_objective(user_factors: tf.Tensor, item_factors: tf.Tensor, data: AlsInteractions, l2: float, gram_weight: float) -> tf.Tensor:
     """The implicit ``L(P, Q)`` of the module docstring (a scalar)."""
-    errors = 1.0 - pair_dots(user_factors, item_factors, data.rows, data.cols)
-    gram = tf.linalg.matmul(item_factors, item_factors, transpose_a=True)
-    return (
-        tf.reduce_sum(data.counts * errors * errors)
+    dots = pair_dots(user_factors, item_factors, data.rows, data.cols)
+    return _implicit_terms(user_factors, item_factors, data, l2, gram_weight, dots)[0]
+
+
+def _implicit_terms(user_factors, item_factors, data: AlsInteractions, l2: float, gram_weight: float, dots, gram=None) -> tuple[tf.Tensor, tf.Tensor]:
+    """(``L(P, Q)``, its squared-error term) from the pairs' ``dots`` (and ``gram = Q^T Q`` if known)."""
+    if gram is None:
+        gram = tf.linalg.matmul(item_factors, item_factors, transpose_a=True)
+    errors = 1.0 - dots
+    squared_error = tf.reduce_sum(data.counts * errors * errors)
+    objective = (
+        squared_error
         + gram_weight * tf.reduce_sum(tf.linalg.matmul(user_factors, gram) * user_factors)
         + l2 * tf.reduce_sum(tf.maximum(data.user_counts, 1.0) * _squared_norms(user_factors))
         + l2 * tf.reduce_sum(tf.maximum(data.item_counts, 1.0) * _squared_norms(item_factors))
     )
+    return objective, squared_error
 
 
 def _with_column(x: tf.Tensor, column: tf.Tensor) -> tf.Tensor:
