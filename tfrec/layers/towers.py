@@ -28,10 +28,16 @@ from tfrec._keras import keras, tf
 
 
 def masked_mean(table: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
-    """Mean of ``table[index[b, j]]`` over the entries with ``index > 0``: float32[B, e] (0 if none)."""
-    mask = tf.cast(index > 0, table.dtype)[..., tf.newaxis]
-    total = tf.reduce_sum(tf.gather(table, index) * mask, axis=1)
-    return total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+    """Mean of ``table[index[b, j]]`` over the entries with ``index > 0``: float32[B, e] (0 if none).
+
+    One ``SparseSegmentMean`` over the non-zero entries (row-major, so the segment ids
+    are sorted): no [B, H, e] gather. Its gradient (``sparse_gradient``) is an
+    ``IndexedSlices`` over the distinct rows used, summed per row, not one slice per entry.
+    """
+    index = tf.convert_to_tensor(index)
+    entries = tf.where(index > 0)
+    rows = tf.shape(index, out_type=tf.int64)[0]
+    return tf.sparse.segment_mean(table, tf.gather_nd(index, entries), entries[:, 0], num_segments=rows, sparse_gradient=True)
 
 
 #: Rows a batch is padded to (at least) before a batch-invariant matmul (see there).
