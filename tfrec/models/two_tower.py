@@ -11,6 +11,7 @@ import pandas as pd
 import tensorflow_recommenders as tfrs
 
 from tfrec._keras import tf  # first: selects Keras 2 before TensorFlow Recommenders loads
+from tfrec.layers.retrieval import InBatchRetrieval
 from tfrec.layers.towers import (
     QUERY_EMBEDDINGS,
     CandidateTower,
@@ -137,7 +138,7 @@ class TwoTowerNetwork(tfrs.Model):
         self.user_dropout = float(user_dropout)
         self.seed = int(seed)
         metrics = tfrs.metrics.FactorizedTopK(candidates=AllItemsTopK(candidate_tower, n_items, k=max(metric_ks)), ks=metric_ks)
-        self.task = tfrs.tasks.Retrieval(metrics=metrics, temperature=temperature, remove_accidental_hits=True)
+        self.task = InBatchRetrieval(metrics=metrics, temperature=temperature)
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         users = features["user_idx"]
