@@ -42,17 +42,23 @@ TUTORIAL = {"batch": 8192, "embedding_dim": 32}
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Times the steps after ``warmup`` up to ``warmup + steps``, then stops the fit."""
+    """Times the steps after about ``warmup`` up to about ``warmup + steps``, then stops the
+    fit. Keras reports a batch end every ``steps_per_execution`` steps, so the timer
+    starts and stops at the first reported step at or past each mark and counts the
+    steps actually timed."""
 
     def __init__(self, warmup: int, steps: int):
         super().__init__()
         self.warmup, self.steps, self.seconds = warmup, steps, None
+        self._start: float | None = None
+        self._first = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        if batch == self.warmup - 1:
-            self._start = time.perf_counter()
-        elif batch == self.warmup + self.steps - 1:
+        if self._start is None and batch >= self.warmup - 1:
+            self._start, self._first = time.perf_counter(), batch
+        elif self._start is not None and self.seconds is None and batch >= self.warmup + self.steps - 1:
             self.seconds = time.perf_counter() - self._start
+            self.steps = batch - self._first
             self.model.stop_training = True
 
 

@@ -50,7 +50,7 @@ class TrainedRecommender(Recommender):
        most ``MAX_VALIDATION``; none when that is under ``MIN_VALIDATION`` examples, as
        on tiny data);
     3. ``build_network(columns)``: the Keras network, built, and ``compile``d with
-       ``make_optimizer()``;
+       ``make_optimizer()`` and ``STEPS_PER_EXECUTION``;
     4. optional ``ResumableCheckpoint.restore`` (``checkpoint_dir``);
     5. ``network.fit`` on ``epoch_data(...)``, by default ``epoch_batches`` (batches of
        ``batch_size``, smaller on tiny data so that an epoch has at least
@@ -87,6 +87,10 @@ class TrainedRecommender(Recommender):
     #: ``refit=None`` refits only under this many training examples; above, the validation
     #: slice (at most MAX_VALIDATION examples) is a negligible share and the best weights are kept.
     REFIT_BELOW = 1_000_000
+    #: Training steps per call of Keras' compiled train function (``compile``'s
+    #: ``steps_per_execution``): a loop of steps in one graph call, so small batches do not
+    #: pay Python and callback overhead per step. Batch-level callbacks see every 16th step.
+    STEPS_PER_EXECUTION = 16
 
     def training_columns(self, indexed: pd.DataFrame, inputs: FitInputs, holdout: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
         """(training columns, validation columns or None); ``holdout=False``: all rows train."""
@@ -167,7 +171,7 @@ class TrainedRecommender(Recommender):
     ) -> tuple[keras.Model, dict, int]:
         """Steps 3-5: build, compile, (restore,) fit. Returns (network, history, best epoch count)."""
         network = self.build_network(train_columns)
-        network.compile(optimizer=self.make_optimizer())
+        network.compile(optimizer=self.make_optimizer(), steps_per_execution=self.STEPS_PER_EXECUTION)
         early_stopping = None
         if val_columns is not None:
             early_stopping = keras.callbacks.EarlyStopping(
