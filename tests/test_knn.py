@@ -363,6 +363,10 @@ def test_both_summation_paths_are_bitwise_equal(fitted, monkeypatch):
         monkeypatch.setattr(NeighbourTable, "GATHER_COST", cost)
         results.append(model.score_candidates(users, history).numpy())
     np.testing.assert_array_equal(results[0], results[1])
+    monkeypatch.setattr(NeighbourTable, "GATHER_COST", 0)
+    for user in range(model.users.size):  # a single request: the gathered path without row indices
+        alone = model.score_candidates(tf.constant([user], tf.int64), tf.zeros([1, 0], tf.int64)).numpy()
+        np.testing.assert_array_equal(alone[0], results[0][user], err_msg=f"user {user} alone")
 
 
 def test_item_knn_similar_items_is_the_table_row(fitted):

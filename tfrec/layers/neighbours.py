@@ -559,9 +559,9 @@ class NeighbourTable(keras.layers.Layer):
 
     - ``rows(x[B]) -> (index[B, k], weight[B, k])``
     - ``dense_rows(x[B]) -> float32[B, n + 1]``: the row's weights, -inf elsewhere
-    - ``sum_over_owners(query ragged[B, None]) -> float32[B, n + 1]``:
-      ``out[b, c] = sum_{j in query[b]} weight(c -> j)``, the sum of c's similarities to
-      the query entities that are among c's top-k (query entities must be unique per row).
+    - ``sum_over_owners(query float32[B, n + 1]) -> float32[B, n + 1]``:
+      ``out[b, c] = sum_{j: query[b, j] = 1} weight(c -> j)``, the sum of c's similarities
+      to the query entities (a 0/1 indicator) that are among c's top-k.
     """
 
     def __init__(self, **kwargs):
@@ -623,38 +623,39 @@ class NeighbourTable(keras.layers.Layer):
     CSR_BUILD_COST = 80
 
     @tf.autograph.experimental.do_not_convert
-    def sum_over_owners(self, query: tf.RaggedTensor) -> tf.Tensor:
-        """``out[b, c] = sum_{j in query[b]} weight(c -> j)``, float32[B, n + 1].
+    def sum_over_owners(self, query: tf.Tensor) -> tf.Tensor:
+        """``out[b, c] = sum_{j: query[b, j] = 1} weight(c -> j)``, float32[B, n + 1], for a
+        0/1 indicator ``query`` float32[B, n + 1] of each row's entities (column 0 unused).
 
         Two ways, the cheaper one per call: (a) gather the inverted rows of the query
         entities (every c holding j) and sum per (b, c), work = the query's total
         in-degree ("hits"); (b) one sparse (CSR) times dense product of the table with
-        the query indicator, work = nnz * B plus building the CSR matrix. Small requests
-        take (a), large batches (b) (a popular j is held by nearly every row). Both add
-        a row's terms one by one in ascending j, so the result is bitwise the same on
-        either path and does not depend on the rest of the batch.
+        the indicator, work = nnz * B plus building the CSR matrix. Small requests take
+        (a), large batches (b) (a popular j is held by nearly every row). Both add a
+        row's terms one by one in ascending j, so the result is bitwise the same on
+        either path and does not depend on the rest of the batch. A single request (the
+        latency-bound case) takes (a) without computing a row index per gathered term.
         """
         n = self.n_rows
-        batch = query.nrows(out_type=tf.int64)
-        keys = tf.sort(query.value_rowids() * n + query.flat_values)  # each row's entities ascending
-        query = tf.RaggedTensor.from_value_rowids(keys % n, keys // n, nrows=batch)
-        starts = tf.gather(self.owner_splits, query.flat_values)
-        lengths = tf.gather(self.owner_splits, query.flat_values + 1) - starts
+        batch = tf.shape(query, out_type=tf.int64)[0]
+        pairs = tf.where(query > 0)  # (b, j), row-major: each row's entities ascending
+        entities = pairs[:, 1]
+        starts = tf.gather(self.owner_splits, entities)
+        lengths = tf.gather(self.owner_splits, entities + 1) - starts
         nnz = tf.shape(self.owners, out_type=tf.int64)[0]
 
         def gathered() -> tf.Tensor:
             positions = tf.ragged.range(starts, starts + lengths).flat_values
-            segments = tf.repeat(query.value_rowids(), lengths) * n + tf.gather(self.owners, positions)
-            sums = tf.math.unsorted_segment_sum(tf.gather(self.owner_weight, positions), segments, batch * n)
+            owners = tf.gather(self.owners, positions)
+            slots = tf.cond(batch > 1, lambda: tf.repeat(pairs[:, 0], lengths) * n + owners, lambda: owners)
+            sums = tf.math.unsorted_segment_sum(tf.gather(self.owner_weight, positions), slots, batch * n)
             return tf.reshape(sums, tf.stack([batch, n]))
 
         def product() -> tf.Tensor:
             table = tf.raw_ops.SparseTensorToCSRSparseMatrix(  # [c, j] = weight(c -> j)
                 indices=tf.stack([self.coo_rows, self.coo_cols], axis=1), values=self.coo_weight, dense_shape=tf.stack([n, n])
             )
-            where = tf.stack([query.value_rowids(), query.flat_values], axis=1)
-            indicator = tf.scatter_nd(where, tf.ones_like(query.flat_values, tf.float32), tf.stack([batch, n]))
-            return tf.raw_ops.SparseMatrixMatMul(a=table, b=indicator, transpose_b=True, transpose_output=True)
+            return tf.raw_ops.SparseMatrixMatMul(a=table, b=query, transpose_b=True, transpose_output=True)
 
         hits = tf.reduce_sum(lengths)
         use_gather = hits * self.GATHER_COST <= nnz * (self.CSR_BUILD_COST + batch)

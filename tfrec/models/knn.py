@@ -246,6 +246,20 @@ class _NeighbourModel(Recommender):
         unique = tf.unique(keys).y  # first occurrences: row-major order is kept
         return tf.RaggedTensor.from_value_rowids(unique % n, unique // n, nrows=tf.shape(user_idx, out_type=tf.int64)[0])
 
+    @_no_autograph
+    def _query_indicator(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
+        """float32[B, n_items + 1]: 1 where the item is among the row's training items or
+        its history, else 0 (``_query_sets`` as an indicator, built without ragged sets)."""
+        batch = tf.shape(user_idx, out_type=tf.int64)[0]
+        n = tf.shape(self.items.ids, out_type=tf.int64)[0]
+        known = tf.ragged.range(tf.gather(self.ratings.row_splits, user_idx), tf.gather(self.ratings.row_splits, user_idx + 1))
+        history = tf.cast(history_idx, tf.int64)
+        given = tf.where(history > 0)
+        rows = tf.concat([known.value_rowids(), given[:, 0]], axis=0)
+        items = tf.concat([tf.gather(self.ratings.cols, known.flat_values), tf.gather_nd(history, given)], axis=0)
+        counts = tf.scatter_nd(tf.stack([rows, items], axis=1), tf.ones_like(items, tf.float32), tf.stack([batch, n]))
+        return tf.minimum(counts, 1.0)
+
     def write_summaries(self, top_n: int = 10) -> None:
         super().write_summaries(top_n)
         index, weight = self.neighbour_table.index.numpy(), self.neighbour_table.weight.numpy()
@@ -328,7 +342,7 @@ class ItemKNN(SimilarItems, _NeighbourModel):
 
     @_no_autograph
     def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
-        return self.neighbour_table.sum_over_owners(self._query_sets(user_idx, history_idx, with_known=True))
+        return self.neighbour_table.sum_over_owners(self._query_indicator(user_idx, history_idx))
 
     @_no_autograph
     def score_pairs(self, user_idx: tf.Tensor, item_idx: tf.Tensor) -> tf.Tensor:
