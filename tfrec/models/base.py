@@ -146,9 +146,10 @@ class Recommender(keras.Model):
     def finalize_state(self) -> None:
         self.fallback.finalize_state()
         self.is_fitted.assign(True)
-        # One Keras call records the input signature, which Keras needs to save the model.
+        # Keras needs the call's input signature to save the model. Recording it without a
+        # call saves an eager pass through the whole recommend path (about 0.5 s).
         first_user = self.users.ids[1:2]
-        self({"user_id": first_user, "history": tf.zeros([1, 0], tf.string), "k": tf.constant(1, tf.int32)})
+        self._set_save_spec({"user_id": first_user, "history": tf.zeros([1, 0], tf.string), "k": tf.constant(1, tf.int32)})
 
     def train(self, indexed: pd.DataFrame, inputs: FitInputs, *, callbacks: list, verbose: int, epochs: int | None, checkpoint_dir) -> dict:
         """Learn trainable weights with Keras ``fit`` (trained models only)."""

@@ -344,6 +344,11 @@ class MatrixFactorization(TrainedRecommender):
     def als(self) -> bool:
         return self.solver == "als"
 
+    @property
+    def steps_per_execution(self) -> int:
+        """1 with ALS: an epoch is one step (a sweep), and a loop of steps would be traced for nothing."""
+        return 1 if self.als else super().steps_per_execution
+
     # ---------------------------------------------------------------- training
     def reset_weights(self) -> None:
         d = int(self.factors)

@@ -123,6 +123,12 @@ class TrainedRecommender(Recommender):
         return int(self.batch_size)
 
     @property
+    def steps_per_execution(self) -> int:
+        """``compile``'s ``steps_per_execution`` (``STEPS_PER_EXECUTION``; networks whose
+        epoch is a single step override it with 1)."""
+        return self.STEPS_PER_EXECUTION
+
+    @property
     def epochs_(self) -> int:
         """The maximum number of epochs in effect."""
         return int(self.epochs)
@@ -171,7 +177,7 @@ class TrainedRecommender(Recommender):
     ) -> tuple[keras.Model, dict, int]:
         """Steps 3-5: build, compile, (restore,) fit. Returns (network, history, best epoch count)."""
         network = self.build_network(train_columns)
-        network.compile(optimizer=self.make_optimizer(), steps_per_execution=self.STEPS_PER_EXECUTION)
+        network.compile(optimizer=self.make_optimizer(), steps_per_execution=self.steps_per_execution)
         early_stopping = None
         if val_columns is not None:
             early_stopping = keras.callbacks.EarlyStopping(
