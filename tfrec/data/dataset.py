@@ -10,6 +10,9 @@ import pandas as pd
 INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 ITEM_COLUMNS = ("item_id", "title", "text", "category")
 SESSION_COLUMNS = ("session_id", "user_id", "item_id", "position", "timestamp")
+# The largest |rating| a loader accepts: finite, and squares and sums over billions of
+# ratings stay finite in float32 (1e39 is inf in float32; 1e30 squared is).
+RATING_LIMIT = 1e6
 
 
 class DataError(ValueError):
@@ -47,8 +50,9 @@ def encode_ids(ids) -> tuple[np.ndarray, np.ndarray]:
 class Dataset:
     """Interactions, item catalog and (optionally) sessions, with string ids.
 
-    interactions: columns ``user_id`` (str), ``item_id`` (str), ``rating`` (float32),
-        ``timestamp`` (int64; row order when the source has no time).
+    interactions: columns ``user_id`` (str), ``item_id`` (str), ``rating`` (float32;
+        loaders accept finite values with |rating| <= `RATING_LIMIT`), ``timestamp``
+        (int64; row order when the source has no time).
     items: columns ``item_id`` (str), ``title`` (str), ``text`` (str, what content models
         read), ``category`` (str; several categories joined with "|"). May hold items
         nobody interacted with.

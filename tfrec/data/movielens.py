@@ -4,16 +4,26 @@ Every loader returns a `Dataset` with string ids and raises `DataError` with one
 that names the file, the line (1-based, counting a header line) where there is one, and
 the fix. Files are read with pandas' C parser and explicit dtypes; only when that fails
 is the file read again as text to find the first bad line.
+
+What is accepted: ids are text (whole numbers in MovieLens files); surrounding whitespace
+is not part of an id (it is stripped, and a warning says how many values changed); an
+empty or whitespace-only id is an error. Ratings are finite numbers with |rating| <=
+`RATING_LIMIT` (1e6). Timestamps are whole numbers that fit int64, other finite numbers
+(floored), or ISO 8601 dates. A directory holding both MovieLens layouts is refused.
 """
 from __future__ import annotations
 
+import csv
+import logging
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tfrec.data.dataset import DataError, Dataset, id_sort_key
+from tfrec.data.dataset import RATING_LIMIT, DataError, Dataset, id_sort_key
+
+logger = logging.getLogger(__name__)
 
 # ML-100K genre names in u.genre order, used only when u.genre is absent.
 ML100K_GENRES = (
@@ -24,7 +34,13 @@ ML100K_GENRES = (
 NO_GENRES = "(no genres listed)"  # MovieLens CSV placeholder, left out of item text
 
 _KIND_DTYPE = {"int": "int64", "float": "float32", "id": "category", "text": "str", "time": "str"}
-_NEED = {"id": "an id", "int": "a whole number", "float": "a number", "time": "a number or an ISO date"}
+_NEED = {
+    "id": "an id",
+    "int": "a whole number within int64",
+    "float": f"a finite number within ±{RATING_LIMIT:,.0f}",
+    "time": "a number within int64 (e.g. Unix seconds) or an ISO 8601 date",
+}
+_SEPARATOR_NAMES = {"\t": "tabs", ",": "commas", ";": "semicolons", "|": "'|'", " ": "spaces"}
 
 
 # --------------------------------------------------------------------------- reading
@@ -43,8 +59,10 @@ def _read_table(
 
     ``names`` means the file has no header and gives its column names; otherwise the first
     line is the header and must hold every column. Numbers must parse, ids and numbers must
-    not be empty; the first offending line is reported. A "time" column (whole numbers or
-    ISO dates) comes back as int64 Unix seconds.
+    not be empty; the first offending line is reported. Ids lose surrounding whitespace
+    (logged as a warning) and must not be whitespace only; "float" values must be finite
+    with |value| <= `RATING_LIMIT`; "int" values must fit int64. A "time" column (whole
+    numbers, other numbers, or ISO dates) comes back as int64 Unix seconds.
     """
     header = names is None
     # only an empty field is missing: ids like "NA" or "null" stay ids
@@ -61,7 +79,8 @@ def _read_table(
             )
         # usecols would silently drop extra fields; without it a ragged line is an error
         usecols = list(columns) if set(found) - set(columns) else None
-        frame = pd.read_csv(path, usecols=usecols, dtype={c: _KIND_DTYPE[k] for c, k in columns.items()}, **options)
+        with np.errstate(over="ignore", invalid="ignore"):  # e.g. 1e39 is inf in float32: the checks below report it
+            frame = pd.read_csv(path, usecols=usecols, dtype={c: _KIND_DTYPE[k] for c, k in columns.items()}, **options)
     except DataError:
         raise
     except UnicodeDecodeError:
@@ -70,17 +89,28 @@ def _read_table(
         raise DataError(f"{path} is empty; it should hold {_describe(columns, names)}") from None
     except pd.errors.ParserError as error:
         ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
-        where = f"line {ragged[2]}: {ragged[3]} fields, expected {ragged[1]}" if ragged else _clean(error)
+        if not ragged:
+            raise _locate_bad_line(path, options) or DataError(f"{path}: {_clean(error)}") from None
         raise DataError(
-            f"{path}, {where}. Fix that line (a stray separator {sep!r}? quote fields that contain it)"
+            f"{path}, line {ragged[2]}: {ragged[3]} fields, expected {ragged[1]}. "
+            f"Fix that line (a stray separator {sep!r}? quote fields that contain it)"
         ) from None
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError) as error:
         raise _locate_bad_value(path, columns, options) or DataError(f"{path}: {_clean(error)}") from None
     if len(frame) == 0:
         raise DataError(f"{path} has no data rows; it should hold {_describe(columns, names)}")
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first field as an index: one field too many
+        raise _locate_bad_line(path, options) or DataError(f"{path}: every line has more fields than {_describe(columns, names)}")
     checked = [c for c, k in columns.items() if k != "text"]
     if frame[checked].isna().to_numpy().any():
         raise _locate_bad_value(path, columns, options) or DataError(f"{path}: empty values in {checked}")
+    for column in [c for c, k in columns.items() if k == "id"]:
+        if (frame[column].cat.categories.astype(str).str.strip() == "").any():
+            raise _locate_bad_value(path, columns, options) or DataError(f"{path}: whitespace-only {column} values")
+        frame[column] = _strip_ids(frame[column], f"{path} ({column})")
+    for column in [c for c, k in columns.items() if k == "float"]:
+        if not _in_range(frame[column].to_numpy()).all():
+            raise _locate_bad_value(path, columns, options) or DataError(f"{path}: {column} must be {_NEED['float']}")
     for column in [c for c, k in columns.items() if k == "time"]:
         seconds, bad = _parse_time(frame[column])
         if bad.any():
@@ -89,33 +119,78 @@ def _read_table(
     return frame
 
 
+def _in_range(values: np.ndarray) -> np.ndarray:
+    """Mask of "float" values that are finite with |value| <= RATING_LIMIT."""
+    return np.isfinite(values) & (np.abs(values) <= RATING_LIMIT)
+
+
+def _whole_numbers(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 values, mask of entries that are whole numbers within int64) for stripped text."""
+    whole = text.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
+    fits = whole & (text.str.len().to_numpy() <= 18)  # up to 18 characters always fit
+    longer = np.flatnonzero(whole & ~fits)
+    if len(longer):
+        digits = text.iloc[longer].str.lstrip("+-").str.lstrip("0").to_numpy(dtype=str)
+        negative = text.iloc[longer].str.startswith("-").to_numpy(dtype=bool)
+        limit = np.where(negative, str(-np.iinfo(np.int64).min), str(np.iinfo(np.int64).max))
+        length = np.char.str_len(digits)
+        fits[longer] = (length < 19) | ((length == 19) & (digits <= limit))  # equal lengths: text order is numeric order
+    values = np.zeros(len(text), dtype=np.int64)
+    values[fits] = text[fits].astype(np.int64).to_numpy()
+    return values, fits
+
+
 def _parse_time(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(Unix seconds as int64, mask of unparseable rows) for numbers or ISO dates.
 
-    Whole numbers are taken as they are, other numbers are floored, anything else must be
-    an ISO 8601 date or date-time (UTC unless it says otherwise).
+    Whole numbers must fit int64 and are taken as they are; other finite numbers within
+    int64 are floored; anything else must be an ISO 8601 date or date-time (UTC unless it
+    says otherwise). ``inf``, ``nan`` and numbers beyond int64 are unparseable.
     """
     text = values.fillna("").astype(str).str.strip()
-    whole = text.str.fullmatch(r"[+-]?\d{1,18}").to_numpy(dtype=bool)
-    seconds = np.zeros(len(text), dtype=np.int64)
-    seconds[whole] = text[whole].astype(np.int64).to_numpy()
-    if whole.all():
-        return seconds, ~whole
+    seconds, fits = _whole_numbers(text)
+    if fits.all():
+        return seconds, ~fits
+    whole = text.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
     number = pd.to_numeric(text.where(~whole, "0"), errors="coerce").to_numpy(dtype=np.float64)
     numeric = ~whole & ~np.isnan(number)
-    seconds[numeric] = np.floor(number[numeric]).astype(np.int64)  # e.g. 964982703.0
+    floored = numeric & (number >= -(2.0**63)) & (number < 2.0**63)  # inf and beyond would wrap to INT64_MIN
+    seconds[floored] = np.floor(number[floored]).astype(np.int64)  # e.g. 964982703.0
     rest = ~whole & ~numeric
     dates = pd.to_datetime(text[rest], errors="coerce", utc=True, format="ISO8601")
     ok = dates.notna().to_numpy()
     seconds[np.flatnonzero(rest)[ok]] = ((dates[ok] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy()
-    bad = np.zeros(len(text), dtype=bool)
+    bad = (whole & ~fits) | (numeric & ~floored)
     bad[np.flatnonzero(rest)[~ok]] = True
     return seconds, bad
 
 
+def _strip_ids(values: pd.Series, where: str) -> pd.Series:
+    """A categorical id column without surrounding whitespace; warns how many values changed."""
+    categories = values.cat.categories.astype(str)
+    stripped = categories.str.strip()
+    changed = np.asarray(categories != stripped)
+    if not changed.any():
+        return values
+    codes = values.cat.codes.to_numpy()
+    new_codes, uniques = pd.factorize(stripped)
+    example, count = categories[changed][0], int(changed[codes].sum())
+    logger.warning(
+        "%s: stripped surrounding whitespace from %d id value%s (e.g. %r -> %r); ids never include it",
+        where, count, "" if count == 1 else "s", example, example.strip(),
+    )
+    return pd.Series(pd.Categorical.from_codes(new_codes[codes], uniques), index=values.index, name=values.name)
+
+
 def _locate_bad_value(path: Path, columns: dict[str, str], options: dict) -> DataError | None:
-    """The first line whose id is empty or whose number does not parse, as a DataError."""
-    text = pd.read_csv(path, usecols=list(columns), dtype=str, skip_blank_lines=False, **options).fillna("")
+    """The first line whose id is empty or whitespace, or whose number does not parse or is
+    out of range, as a DataError; a line with the wrong number of fields is named instead."""
+    try:
+        text = pd.read_csv(path, dtype=str, skip_blank_lines=False, **options).fillna("")
+    except (ValueError, OverflowError):
+        return _locate_bad_line(path, options)
+    if any(c not in text.columns for c in columns):
+        return None
     blank = (text == "").all(axis=1).to_numpy()
     first_line = 2 if options["header"] == 0 else 1
     worst: tuple[int, str, str, str] | None = None
@@ -126,21 +201,60 @@ def _locate_bad_value(path: Path, columns: dict[str, str], options: dict) -> Dat
         if kind == "id":
             bad = (values.str.strip() == "").to_numpy(dtype=bool)
         elif kind == "int":
-            bad = ~values.str.fullmatch(r"\s*[+-]?\d{1,18}\s*").to_numpy(dtype=bool)
+            bad = ~_whole_numbers(values.str.strip())[1]
         elif kind == "time":
             bad = _parse_time(values)[1]
         else:
-            bad = pd.to_numeric(values, errors="coerce").isna().to_numpy(dtype=bool)
+            bad = ~_in_range(pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64))
         rows = np.flatnonzero(bad & ~blank)
         if len(rows) and (worst is None or rows[0] < worst[0]):
             worst = (int(rows[0]), column, values.iloc[rows[0]], _NEED[kind])
     if worst is None:
         return None
     row, column, value, need = worst
-    what = "is empty" if value.strip() == "" else f"is {value!r}"
+    shape = _locate_bad_line(path, options, stop=row + first_line)
+    if shape is not None:
+        return shape
+    what = "is empty" if value == "" else "is only whitespace" if value.strip() == "" else f"is {value!r}"
     return DataError(
         f"{path}, line {row + first_line}: {column} {what}, not {need}. Fix or delete that line."
     )
+
+
+def _locate_bad_line(path: Path, options: dict, stop: int | None = None) -> DataError | None:
+    """The first line (up to line ``stop``) whose number of fields differs from the header's
+    or from ``names``, as a DataError naming the separator; None when there is none."""
+    sep = options["sep"]
+    if len(sep) != 1:
+        return None
+    expected = None if options["header"] == 0 else len(options["names"])
+    try:
+        with open(path, encoding=options["encoding"], newline="") as handle:
+            reader = csv.reader(handle, delimiter=sep)
+            for record in reader:
+                if stop is not None and reader.line_num > stop:
+                    break
+                if not record:
+                    continue
+                if expected is None:
+                    expected = len(record)
+                elif len(record) != expected:
+                    return DataError(
+                        f"{path}, line {reader.line_num}: {len(record)} field{'s' if len(record) != 1 else ''}, expected {expected} "
+                        f"separated by {_SEPARATOR_NAMES.get(sep, repr(sep))}{_separator_hint(sep.join(record), sep, expected)}. "
+                        "Fix that line, or the separator"
+                    )
+    except (csv.Error, UnicodeDecodeError, OSError):
+        return None
+    return None
+
+
+def _separator_hint(line: str, sep: str, expected: int) -> str:
+    """' (it looks separated by spaces)' when another separator splits ``line`` into ``expected`` fields."""
+    for other, name in _SEPARATOR_NAMES.items():
+        if other != sep and len(line.split(None if other == " " else other)) == expected:
+            return f" (it looks separated by {name})"
+    return ""
 
 
 def _decode_error(path: Path, encoding: str) -> DataError:
@@ -253,7 +367,8 @@ def load_movielens(path: str | Path, encoding: str = "utf-8") -> Dataset:
     Items: ``text`` = title and genre names separated by spaces (what content models
     read, e.g. "Toy Story (1995) Animation Children's Comedy"), ``category`` = genres
     joined by '|'. The name is the directory name; ``source_dir`` is the directory, so the
-    official splits (u1..u5, ua, ub) can find their files.
+    official splits (u1..u5, ua, ub) can find their files. A directory holding both
+    ``u.data`` and ``ratings.csv`` is refused (DataError), never guessed.
     """
     directory = Path(path)
     if not directory.exists():
@@ -262,6 +377,11 @@ def load_movielens(path: str | Path, encoding: str = "utf-8") -> Dataset:
         raise DataError(
             f"{directory} is a file; load_movielens wants the MovieLens directory holding it "
             "(use load_ratings_csv for a single ratings file)"
+        )
+    if (directory / "u.data").exists() and (directory / "ratings.csv").exists():
+        raise DataError(
+            f"{directory} holds both u.data (MovieLens 100K) and ratings.csv (MovieLens CSV); "
+            "it is not clear which to load: move one layout's files to a directory of their own"
         )
     if (directory / "u.data").exists():
         return _load_100k(directory)
@@ -352,12 +472,13 @@ def load_ratings_csv(
 ) -> Dataset:
     """Interactions from a CSV with a header line, with the columns named by the arguments.
 
-    - ids are kept as text (any string); an empty id is an error.
+    - ids are kept as text (any string) without surrounding whitespace (stripped, with a
+      warning); an empty or whitespace-only id is an error.
     - ``rating_col=None``: implicit feedback, every rating 1.0. A named rating column must
-      exist and be numeric.
+      exist and hold finite numbers with |rating| <= `RATING_LIMIT` (1e6).
     - ``timestamp_col=None``: the row order is the time (0, 1, ...). A named timestamp
-      column holds numbers (e.g. Unix seconds; fractions are floored) or ISO 8601 dates
-      (turned into Unix seconds, UTC unless they say otherwise).
+      column holds numbers within int64 (e.g. Unix seconds; fractions are floored) or ISO
+      8601 dates (turned into Unix seconds, UTC unless they say otherwise).
     - ``items_path``: a CSV (same ``sep`` and ``encoding``) with ``item_col``, and
       optionally ``title_col``, ``text_col``, ``category_col``; text defaults to the title
       plus the category words. Without it the catalog is the rated items, title = id.
