@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tfrec.export import export_model, versions
+from tfrec.export import CATALOG_ASSET, export_model, versions
+from tfrec.export.catalog import read_catalog
 
 
 def test_versions_count_up_and_assets_are_carried(fitted, tmp_path):
@@ -20,8 +21,9 @@ def test_versions_count_up_and_assets_are_carried(fitted, tmp_path):
     assert versions(tmp_path / "popularity") == [1, 2]
     meta = json.loads((second / "assets" / "tfrec.json").read_text())
     assert meta["model"] == "popularity" and meta["n_items"] == model.items.size - 1
-    catalog = (second / "assets" / "catalog.tsv").read_text().splitlines()
-    assert catalog[0] == "item_id\ttitle" and len(catalog) == model.items.size
+    catalog = read_catalog(second / "assets")
+    assert (second / "assets" / CATALOG_ASSET).is_file() and list(catalog.columns) == ["item_id", "title"]
+    assert list(catalog["item_id"]) == [i.decode() for i in model.items.ids.numpy()[1:]]
 
 
 def test_a_crash_mid_export_leaves_no_version_behind(fitted, tmp_path, monkeypatch):

@@ -1,28 +1,24 @@
-"""Export a fitted model as a SavedModel in TF Serving's layout, atomically."""
+"""Export a fitted model as a SavedModel in TF Serving's layout, checked, then atomically."""
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 from tfrec._keras import tf
+from tfrec.export.catalog import CATALOG_ASSET, write_catalog
+from tfrec.export.layout import next_version, remove_stale_staging, staging_dir, versions
+from tfrec.export.paths import check_model_name, check_output_dir
+from tfrec.export.verify import check_saved_model, check_weights
 from tfrec.models.base import Recommender
 
-CATALOG_ASSET = "catalog.tsv"
 METADATA_ASSET = "tfrec.json"
-_VERSION = re.compile(r"^\d+$")
+#: Attempts at taking a version number before giving up (each is lost only to a concurrent export).
+_RENAME_ATTEMPTS = 100
 
-
-def versions(model_dir: str | Path) -> list[int]:
-    """Integer versions already exported under ``model_dir`` (ascending)."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and _VERSION.match(p.name))
+__all__ = ["CATALOG_ASSET", "METADATA_ASSET", "export_model", "metadata", "versions"]
 
 
 def metadata(model: Recommender) -> dict:
@@ -43,15 +39,26 @@ def metadata(model: Recommender) -> dict:
 
 def _write_assets(model: Recommender, folder: Path) -> tuple[Path, Path]:
     catalog = folder / CATALOG_ASSET
-    ids = model.items.ids.numpy()[1:]
-    titles = model.item_titles.numpy()[1:]
-    with catalog.open("w", encoding="utf-8") as handle:
-        handle.write("item_id\ttitle\n")
-        for item, title in zip(ids, titles):
-            handle.write(f"{item.decode()}\t{title.decode().replace(chr(9), ' ').replace(chr(10), ' ')}\n")
+    ids = [item.decode() for item in model.items.ids.numpy()[1:]]
+    titles = [title.decode() for title in model.item_titles.numpy()[1:]]
+    write_catalog(catalog, ids, titles)
     meta = folder / METADATA_ASSET
     meta.write_text(json.dumps(metadata(model), indent=2, default=str), encoding="utf-8")
     return catalog, meta
+
+
+def _publish(staging: Path, model_dir: Path) -> Path:
+    """Rename ``staging`` to the next free version number (atomic; retried when a concurrent
+    export takes the number first) and return the version folder."""
+    for _ in range(_RENAME_ATTEMPTS):
+        target = model_dir / str(next_version(model_dir))
+        try:
+            os.rename(staging, target)  # fails if another export took the number
+            return target
+        except OSError:
+            if not (target.exists() or target.is_symlink()):
+                raise
+    raise ValueError(f"{model_dir}: no free version number after {_RENAME_ATTEMPTS} attempts (is another process exporting in a loop?)")
 
 
 def export_model(model: Recommender, export_dir: str | Path = "savedmodels", name: str | None = None) -> Path:
@@ -61,18 +68,32 @@ def export_model(model: Recommender, export_dir: str | Path = "savedmodels", nam
     largest integer version already there (1 for the first). The SavedModel is written
     to a hidden temporary folder beside the versions and renamed into place, so a crash
     leaves earlier versions intact and no half-written version visible (TF Serving
-    ignores folders whose names are not integers).
+    ignores folders whose names are not integers). Before the rename the model is checked
+    (``tfrec.export.verify``): finite weights, and the staged folder loads and answers a
+    probe request on every signature; a failed check raises ``ValueError`` and leaves no
+    new version. Staging folders left by killed exports are removed first
+    (``tfrec.export.layout.remove_stale_staging``). A version number is never reused:
+    the new one is above every integer-named entry, folder or not.
+
+    ``name`` must be one folder name (no separators, NUL or leading "."); ``export_dir``
+    must be, or be creatable as, a writable folder; ``ValueError`` otherwise.
 
     Signatures: ``recommend``, ``score`` and, where the model has them,
-    ``similar_items`` (see ``tfrec.models.base``). Assets: ``catalog.tsv`` (item id and
-    title of every item the model can recommend) and ``tfrec.json`` (model name,
-    parameters, capabilities).
+    ``similar_items`` (see ``tfrec.models.base``). Assets: ``catalog.jsonl`` (item id and
+    title of every item the model can recommend; ``tfrec.export.catalog``) and
+    ``tfrec.json`` (model name, parameters, capabilities).
     """
     if not bool(model.is_fitted.numpy()):
         raise ValueError(f"{model.registry_name}: fit the model before exporting it (model.fit(dataset) or tfrec.fit(model, data))")
-    model_dir = Path(export_dir) / (name or model.registry_name)
+    name = check_model_name(model.registry_name if name is None else name)
+    model_dir = check_output_dir(Path(export_dir) / name, "export folder")
+    try:
+        check_weights(model)
+    except ValueError as error:
+        raise ValueError(f"{name}: not exported: {error}") from None
     model_dir.mkdir(parents=True, exist_ok=True)
-    staging = model_dir / f".tmp-{uuid.uuid4().hex}"
+    remove_stale_staging(model_dir)
+    staging = staging_dir(model_dir)
     with tempfile.TemporaryDirectory() as asset_dir:
         catalog, meta = _write_assets(model, Path(asset_dir))
         root = tf.Module()
@@ -82,16 +103,10 @@ def export_model(model: Recommender, export_dir: str | Path = "savedmodels", nam
         signatures = {key: fn.get_concrete_function() for key, fn in model.serving_functions().items()}
         try:
             tf.saved_model.save(root, str(staging), signatures=signatures)
-            while True:
-                version = (versions(model_dir) or [0])[-1] + 1
-                target = model_dir / str(version)
-                try:
-                    os.rename(staging, target)  # atomic; fails if another export took the number
-                    break
-                except OSError:
-                    if not target.exists():
-                        raise
+            try:
+                check_saved_model(staging, model)
+            except ValueError as error:
+                raise ValueError(f"{name}: not exported: {error}") from None
+            return _publish(staging, model_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return target
-
