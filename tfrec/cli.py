@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--split", default=DEFAULT_SPLIT, help=split_help)
     train.add_argument("--export-dir", default="savedmodels", help="where SavedModels go (default savedmodels)")
     train.add_argument("--logdir", default="runs", help="TensorBoard log folder (default runs)")
+    train.add_argument("--checkpoint-dir", type=Path, metavar="DIR",
+                       help="trained models (mf, two_tower): checkpoint every epoch under DIR/<model> and, when a fit there was "
+                            "interrupted, resume it (same weights as an uninterrupted fit); default: no checkpoints")
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="model parameter, repeatable")
     train.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -96,12 +99,34 @@ def _train_one(name: str, params: dict[str, Any], split, args) -> dict[str, Any]
 
     verbose = 0 if args.quiet else 1
     model = make_model(name, **params)
-    result = fit(model, split.train, logdir=args.logdir, verbose=verbose)
+    result = fit(model, split.train, logdir=args.logdir, verbose=verbose, checkpoint_dir=_checkpoint_dir(args, model))
     path = export_model(model, args.export_dir)
     metrics = evaluate(ServedModel.load(path), split, verbose=verbose)
     write_scalars(result.run_dir, metrics, prefix=f"eval_{split.name}/")
     print(f"{name}: fitted in {result.fit_seconds:.2f}s | SavedModel {path} | TensorBoard run {result.run_dir}")
     return {"model": name, **metrics, "fit_s": result.fit_seconds}
+
+
+def _checkpoint_dir(args, model) -> Path | None:
+    """``--checkpoint-dir DIR``: DIR/<model> for a trained model; with 'all' the fixed-weight models have none."""
+    if args.checkpoint_dir is None or (args.model == "all" and not model.trained):
+        return None
+    if not model.trained:
+        raise ValueError(f"--checkpoint-dir applies to trained models (mf, two_tower); {model.registry_name} computes its weights in one pass")
+    return args.checkpoint_dir / model.registry_name
+
+
+def _check_train_outputs(args, names: list[str]) -> None:
+    """One-line ``ValueError`` when ``--export-dir``, ``--logdir`` or ``--json`` cannot be written."""
+    from tfrec.export.paths import check_output_dir, check_output_file
+
+    check_output_dir(args.export_dir, "--export-dir")
+    for name in names:
+        check_output_dir(Path(args.export_dir) / name, "--export-dir")
+    if args.logdir:
+        check_output_dir(args.logdir, "--logdir")
+    if args.json:
+        check_output_file(args.json, "--json")
 
 
 def _cmd_train(args) -> int:
@@ -116,6 +141,7 @@ def _cmd_train(args) -> int:
     params = dict(parse_param(names[0], text) for text in args.param)
     if args.model != "all":
         make_model(args.model, **params)  # so do bad parameter values and combinations
+    _check_train_outputs(args, names)  # and path mistakes, before any data is read or model fitted
     split = make_split(load_data(args.data), args.split)
     print(f"data {split.train.name}, split {split.name} (protocol {split.protocol}): "
           f"{len(split.train.interactions):,} train / {len(split.test):,} test interactions")
@@ -131,9 +157,13 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from tfrec.data import load_data, make_split
     from tfrec.evaluation.evaluate import evaluate
+    from tfrec.export.paths import check_output_file
     from tfrec.serving import ServedModel
 
+    if args.json:
+        check_output_file(args.json, "--json")
     served = ServedModel.load(args.savedmodel)
+    print(f"{served.name} version {served.version} ({served.path})")
     split = make_split(load_data(args.data), args.split)
     metrics = evaluate(served, split, verbose=1)
     print(_format_table([{"model": served.name, **metrics}], ["model", *metrics]))
@@ -153,7 +183,7 @@ def _cmd_recommend(args) -> int:
         for rank, (item, score) in enumerate(zip(item_ids[0], scores[0]), start=1)
         if item
     ]
-    print(f"{served.name} ({served.path}) for user {args.user}:")
+    print(f"{served.name} version {served.version} ({served.path}) for user {args.user}:")
     print(_format_table(rows, ["rank", "item_id", "title", "score"]))
     return 0
 

@@ -9,7 +9,8 @@ first, so a user mistake is one clear ``ValueError``, not a TensorFlow traceback
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,51 +18,95 @@ import numpy as np
 import pandas as pd
 
 from tfrec._keras import tf
-from tfrec.export.savedmodel import CATALOG_ASSET, METADATA_ASSET, versions
+from tfrec.export.catalog import read_catalog
+from tfrec.export.layout import incomplete_reason, numbered_entries, version_number
+from tfrec.export.savedmodel import METADATA_ASSET
 from tfrec.models.base import Recommender
 
 
+def _no_savedmodel(path: Path) -> ValueError:
+    return ValueError(f"{path}: no SavedModel here (expected saved_model.pb or integer version folders like {path}/1)")
+
+
 def resolve_version_dir(path: str | Path) -> Path:
-    """A SavedModel folder: ``path`` itself, or its latest integer version."""
+    """The SavedModel folder to serve from ``path``: ``path`` itself when it holds a
+    ``saved_model.pb``, else its newest *complete* integer version (TF Serving's rule; see
+    ``tfrec.export.layout.incomplete_reason``). ``ValueError`` when there is none."""
     path = Path(path)
     if (path / "saved_model.pb").is_file():
         return path
-    found = versions(path)
-    if found:
-        return path / str(found[-1])
-    raise ValueError(f"{path}: no SavedModel here (expected saved_model.pb or integer version folders like {path}/1)")
+    for version_dir in numbered_entries(path):
+        if incomplete_reason(version_dir) is None:
+            return version_dir
+    raise _no_savedmodel(path)
+
+
+def _one_line(error: BaseException) -> str:
+    text = getattr(error, "message", None) or str(error)
+    return f"{type(error).__name__}: {text.strip().splitlines()[0] if text.strip() else 'no message'}"
+
+
+def _check_id(value: Any, where: str, allow_empty: bool = False) -> None:
+    """ValueError unless ``value`` is a str or bytes id (non-empty unless ``allow_empty``)."""
+    if not isinstance(value, (str, bytes)):
+        raise ValueError(f"{where} must be a string id, got {type(value).__name__} {value} (string ids only: convert ids with str())")
+    if not value and not allow_empty:
+        raise ValueError(f"{where} must be a non-empty string id")
 
 
 def _as_id_array(values: Any, what: str) -> np.ndarray:
+    """One id (str or bytes) or a flat sequence of them -> an object array of the very same
+    objects: nothing is converted, so ``"0\x00"`` stays ``"0\x00"`` (numpy's ``str_`` would
+    strip the NUL). None, numbers, nested lists and empty ids are refused with a ValueError
+    naming the position, e.g. ``user_ids[2] must be a string id, got int 7``."""
     if isinstance(values, (str, bytes)):
         values = [values]
-    array = np.asarray(list(values), dtype=object)
-    if array.ndim != 1:
-        raise ValueError(f"{what} must be a flat list of string ids, got shape {array.shape}")
-    for value in array:
-        if not isinstance(value, (str, bytes, np.str_)):
-            raise ValueError(f"{what} must be string ids; got {type(value).__name__} {value!r} (convert ids with str())")
-        if len(value) == 0:
-            raise ValueError(f"{what} must be non-empty strings")
-    return array.astype(str).astype(object)
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        raise ValueError(f"{what} must be a flat list of string ids, got shape {values.shape}")
+    values = list(values)
+    for position, value in enumerate(values):
+        if isinstance(value, (list, tuple, np.ndarray)):
+            raise ValueError(f"{what} must be a flat list of string ids; {what}[{position}] is a {type(value).__name__}")
+        _check_id(value, f"{what}[{position}]")
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 def _pad_histories(histories: Sequence[Sequence[str]] | None, batch: int) -> np.ndarray:
+    """One list of item ids (str or bytes, passed through unchanged) per user -> an object
+    array [batch, longest history] padded with "" ("" entries are padding too). Non-string
+    ids are refused naming the position, e.g. ``history[0][2] must be a string id, got int 5``."""
     if histories is None:
         return np.zeros((batch, 0), dtype=object)
-    if len(histories) != batch:
-        raise ValueError(f"history must hold one list of item ids per user: {len(histories)} lists for {batch} users")
-    width = max((len(h) for h in histories), default=0)
-    padded = np.full((batch, width), "", dtype=object)
+    if isinstance(histories, (str, bytes)) or len(histories) != batch:
+        count = 1 if isinstance(histories, (str, bytes)) else len(histories)
+        raise ValueError(f"history must hold one list of item ids per user: {count} lists for {batch} users")
+    rows = []
     for row, items in enumerate(histories):
-        if isinstance(items, (str, bytes)):
-            raise ValueError("each history must be a list of item ids, not one string")
-        padded[row, : len(items)] = [str(i) for i in items]
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise ValueError(f"history[{row}] must be a list of item ids, not {type(items).__name__} {items!r}")
+        items = list(items)
+        for column, item in enumerate(items):
+            _check_id(item, f"history[{row}][{column}]", allow_empty=True)
+        rows.append(items)
+    padded = np.full((batch, max((len(items) for items in rows), default=0)), "", dtype=object)
+    for row, items in enumerate(rows):
+        padded[row, : len(items)] = items
     return padded
+
+
+def _decoded(ids: np.ndarray) -> np.ndarray:
+    """The signature's item ids (bytes) as an object array of UTF-8 ``str``, exactly: numpy's
+    ``astype(str)`` decodes ASCII only and drops trailing NULs."""
+    return np.array([item.decode("utf-8") for item in ids.ravel()], dtype=object).reshape(ids.shape)
 
 
 class ServedModel:
     """The serving signatures of one model, with input checks and string outputs."""
+
+    #: The integer version loaded by ``load`` (None for an in-memory model or a folder not named by a number).
+    version: int | None = None
 
     def __init__(self, functions: dict[str, Callable[..., dict]], meta: dict[str, Any], catalog: pd.DataFrame, path: Path | None = None):
         self._functions = functions
@@ -73,12 +118,44 @@ class ServedModel:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: str | Path) -> ServedModel:
-        version_dir = resolve_version_dir(path)
+        """Load a SavedModel exported by ``tfrec.export_model``.
+
+        ``path``: a SavedModel folder (holding ``saved_model.pb``), or a model folder of
+        integer versions, of which the newest that is complete and loads is served (as TF
+        Serving would); each newer version skipped is reported on stderr, one line with
+        the reason. ``served.version`` and ``served.path`` say what was loaded. Raises a
+        one-line ``ValueError`` when nothing there is usable.
+        """
+        path = Path(path)
+        if (path / "saved_model.pb").is_file():
+            try:
+                return cls._load_folder(path)
+            except Exception as error:  # a corrupt SavedModel fails in many TF/protobuf/OS ways
+                raise ValueError(f"{path}: the SavedModel does not load ({_one_line(error)})") from None
+        skipped: list[str] = []
+        for version_dir in numbered_entries(path):
+            reason = incomplete_reason(version_dir)
+            if reason is None:
+                try:
+                    served = cls._load_folder(version_dir)
+                except Exception as error:  # fall back to the next older version, as TF Serving does
+                    reason = f"does not load ({_one_line(error)})"
+                else:
+                    for line in skipped:
+                        print(f"tfrec: warning: {path}: skipped {line}; serving version {version_dir.name}", file=sys.stderr)
+                    return served
+            skipped.append(f"version {version_dir.name}: {reason}")
+        if skipped:
+            raise ValueError(f"{path}: no usable SavedModel version ({'; '.join(skipped)})")
+        raise _no_savedmodel(path)
+
+    @classmethod
+    def _load_folder(cls, version_dir: Path) -> ServedModel:
         loaded = tf.saved_model.load(str(version_dir))
         meta = json.loads((version_dir / "assets" / METADATA_ASSET).read_text(encoding="utf-8"))
-        catalog = pd.read_csv(version_dir / "assets" / CATALOG_ASSET, sep="\t", dtype=str, keep_default_na=False, quoting=3)
-        functions = dict(loaded.signatures)
-        served = cls(functions, meta, catalog, version_dir)
+        catalog = read_catalog(version_dir / "assets")
+        served = cls(dict(loaded.signatures), meta, catalog, version_dir)
+        served.version = version_number(version_dir)
         served._loaded = loaded  # keep the resources alive
         return served
 
@@ -123,14 +200,14 @@ class ServedModel:
         return int(k)
 
     def recommend(self, user_ids: Sequence[str] | str, history: Sequence[Sequence[str]] | None = None, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k item ids (str[B, k], "" where nothing is left) and scores (float32[B, k])."""
+        """Top-k item ids (str objects [B, k], "" where nothing is left) and scores (float32[B, k])."""
         users = _as_id_array(user_ids, "user_ids")
         k = self._check_k(k)
         padded = _pad_histories(history, len(users))
         out = self._functions["recommend"](
             user_id=tf.constant(users, tf.string), history=tf.constant(padded, tf.string, shape=padded.shape), k=tf.constant(k, tf.int32)
         )
-        return out["item_ids"].numpy().astype(str), out["scores"].numpy()
+        return _decoded(out["item_ids"].numpy()), out["scores"].numpy()
 
     def score(self, user_ids: Sequence[str] | str, item_ids: Sequence[str] | str) -> np.ndarray:
         """Score (predicted rating for rating models) of each (user, item) pair: float32[B]."""
@@ -148,4 +225,4 @@ class ServedModel:
         items = _as_id_array(item_ids, "item_ids")
         k = self._check_k(k)
         out = self._functions["similar_items"](item_id=tf.constant(items, tf.string), k=tf.constant(k, tf.int32))
-        return out["item_ids"].numpy().astype(str), out["scores"].numpy()
+        return _decoded(out["item_ids"].numpy()), out["scores"].numpy()
