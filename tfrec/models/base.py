@@ -64,6 +64,20 @@ _SIMILAR_SIGNATURE = (
     tf.TensorSpec([None], tf.string, name="item_id"),
     tf.TensorSpec([], tf.int32, name="k"),
 )
+_TOP_K_OUTPUTS = {"item_ids": tf.string, "scores": tf.float32}
+
+
+def _assert(condition: tf.Tensor, message: str, *values: tf.Tensor):
+    """An assert op that fails with ``message`` (and ``values``) naming the input; None when
+    eager (it has raised already)."""
+    return tf.debugging.Assert(condition, [message, *values], name="check")
+
+
+def _after(checks: list, *tensors: tf.Tensor) -> list[tf.Tensor]:
+    """``tensors``, made to wait for ``checks``, so that nothing computed from them runs
+    (and fails less readably) before the checks pass."""
+    with tf.control_dependencies([check for check in checks if check is not None]):
+        return [tf.identity(tensor) for tensor in tensors]
 
 
 class NotFittedError(RuntimeError):
@@ -76,6 +90,13 @@ class Recommender(keras.Model):
     registry_name: ClassVar[str] = ""
     #: The rule of every constructor keyword argument, in signature order (``tfrec.models.params``).
     PARAMS: ClassVar[dict[str, Param]] = {}
+    #: The serving signatures compute at most this many rows (users, pairs, query items) at
+    #: a time: a larger batch is served in chunks, one after another, so that a call's memory
+    #: is that of one chunk however many rows it has.
+    SERVING_CHUNK: ClassVar[int] = 1024
+    #: ... and ``recommend`` at most this many history entries (rows x H) per chunk, at least
+    #: one row: ``mf``'s fold-in of a chunk holds ``entries x factors`` floats (64 MB at 64 factors).
+    SERVING_CHUNK_ENTRIES: ClassVar[int] = 262_144
 
     def __init__(self, name: str | None = None):
         super().__init__(name=name or self.registry_name or None)
@@ -345,8 +366,26 @@ class Recommender(keras.Model):
     # ------------------------------------------------------- serving functions
     @tf.function(input_signature=_RECOMMEND_SIGNATURE, autograph=False)
     def serve_recommend(self, user_id: tf.Tensor, history: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
-        self._check_ids(user_id, "user_id")
-        k = self._check_k(k)
+        """The ``recommend`` signature (see the module docstring). Its checks (fitted model,
+        non-empty user ids, one history row per user, 1 <= k <= n_items) run before anything
+        else and fail with ``InvalidArgumentError`` naming the input. Work per call is
+        bounded: rows are computed in chunks of ``SERVING_CHUNK`` (1,024) users and at most
+        ``SERVING_CHUNK_ENTRIES`` (262,144) history entries (rows x H, at least one row), one
+        chunk after another, so memory is that of one chunk whatever the batch size (the
+        history width itself is not capped: one user's row is O(H)); a batch within one chunk
+        is one computation, as before chunking."""
+        checks = [
+            *self._check_ids(user_id, "user_id"),
+            _assert(tf.equal(tf.shape(history)[0], tf.shape(user_id)[0]), "history must have one row per user_id (its first dimension is the batch)",
+                    tf.shape(history)[0], tf.shape(user_id)[0]),
+            *self._check_k(k),
+        ]
+        user_id, history, k = _after(checks, user_id, history, k)
+        chunk = tf.clip_by_value(int(self.SERVING_CHUNK_ENTRIES) // tf.maximum(tf.shape(history)[1], 1), 1, int(self.SERVING_CHUNK))
+        return self._in_chunks(lambda user_id, history: self._recommend_rows(user_id, history, k), (user_id, history), _TOP_K_OUTPUTS, chunk)
+
+    def _recommend_rows(self, user_id: tf.Tensor, history: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``recommend`` of one chunk of rows (inputs already checked)."""
         user_idx = self.users.lookup(user_id)
         history_idx = self.items.lookup(history)
         batch = tf.shape(user_idx)[0]
@@ -366,9 +405,18 @@ class Recommender(keras.Model):
 
     @tf.function(input_signature=_SCORE_SIGNATURE, autograph=False)
     def serve_score(self, user_id: tf.Tensor, item_id: tf.Tensor) -> dict[str, tf.Tensor]:
-        self._check_ids(user_id, "user_id")
-        self._check_ids(item_id, "item_id")
-        tf.debugging.assert_equal(tf.shape(user_id), tf.shape(item_id), message="user_id and item_id must have the same length")
+        """The ``score`` signature; checks first (as ``serve_recommend``), ``SERVING_CHUNK`` pairs at a time."""
+        checks = [
+            *self._check_ids(user_id, "user_id"),
+            *self._check_ids(item_id, "item_id"),
+            _assert(tf.equal(tf.shape(user_id)[0], tf.shape(item_id)[0]), "user_id and item_id must have the same length",
+                    tf.shape(user_id)[0], tf.shape(item_id)[0]),
+        ]
+        user_id, item_id = _after(checks, user_id, item_id)
+        return self._in_chunks(self._score_rows, (user_id, item_id), {"score": tf.float32})
+
+    def _score_rows(self, user_id: tf.Tensor, item_id: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``score`` of one chunk of pairs (inputs already checked)."""
         user_idx = self.users.lookup(user_id)
         item_idx = self.items.lookup(item_id)
         scores = self.score_pairs(user_idx, item_idx)
@@ -381,8 +429,11 @@ class Recommender(keras.Model):
         return {"score": scores}
 
     def _similar_items(self, item_id: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
-        self._check_ids(item_id, "item_id")
-        k = self._check_k(k)
+        """``similar_items``; checks first (as ``serve_recommend``), ``SERVING_CHUNK`` query items at a time."""
+        item_id, k = _after([*self._check_ids(item_id, "item_id"), *self._check_k(k)], item_id, k)
+        return self._in_chunks(lambda item_id: self._similar_rows(item_id, k), (item_id,), _TOP_K_OUTPUTS)
+
+    def _similar_rows(self, item_id: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
         item_idx = self.items.lookup(item_id)
         scores = self.similar_item_scores(item_idx)
         scores = mask_ragged(scores, tf.RaggedTensor.from_tensor(tf.stack([item_idx, tf.zeros_like(item_idx)], axis=1)))  # itself, OOV
@@ -402,17 +453,42 @@ class Recommender(keras.Model):
         return self.serve_recommend(inputs["user_id"], inputs["history"], inputs["k"])
 
     # ----------------------------------------------------------------- helpers
-    def _check_ids(self, ids: tf.Tensor, what: str) -> None:
-        tf.debugging.assert_equal(self.is_fitted, True, message="the model is not fitted; call model.fit(dataset) first")
-        tf.debugging.assert_greater(
-            tf.reduce_min(tf.concat([tf.strings.length(ids), [1]], 0)), 0, message=f"{what} must be non-empty strings"
-        )
+    def _check_ids(self, ids: tf.Tensor, what: str) -> list:
+        """The checks (assert ops; none when eager, where they raise at once) of an id input."""
+        return [
+            _assert(tf.equal(self.is_fitted, True), "the model is not fitted; call model.fit(dataset) first"),
+            _assert(tf.reduce_all(tf.strings.length(ids) > 0), f"{what} must be non-empty strings"),
+        ]
 
-    def _check_k(self, k: tf.Tensor) -> tf.Tensor:
+    def _check_k(self, k: tf.Tensor) -> list:
         n_items = tf.shape(self.items.ids)[0] - 1
-        tf.debugging.assert_greater(k, 0, message="k must be at least 1")
-        tf.debugging.assert_less_equal(k, n_items, message="k is larger than the number of items in the catalog")
-        return k
+        return [
+            _assert(k > 0, "k must be at least 1, got", k),
+            _assert(k <= n_items, "k is larger than the number of items in the catalog:", k, n_items),
+        ]
+
+    def _in_chunks(self, compute, rows: tuple[tf.Tensor, ...], outputs: dict[str, tf.DType], chunk: tf.Tensor | int | None = None) -> dict[str, tf.Tensor]:
+        """``compute(*rows)`` (a dict of tensors whose first axis is the rows') on at most
+        ``chunk`` (default ``SERVING_CHUNK``) rows at a time: a batch of up to one chunk is one
+        call; a larger one runs the chunks one after another (``tf.while_loop``, no parallel
+        iterations) and concatenates their results, so memory is bounded by one chunk."""
+        batch = tf.shape(rows[0])[0]
+        chunk = tf.convert_to_tensor(int(self.SERVING_CHUNK) if chunk is None else chunk, tf.int32)
+        if not tf.executing_eagerly():
+            compute = tf.function(compute, autograph=False)  # in a graph: traced once, called by both branches
+
+        def chunked() -> dict[str, tf.Tensor]:
+            n_chunks = (batch + chunk - 1) // chunk
+            arrays = {key: tf.TensorArray(dtype, size=n_chunks, infer_shape=False) for key, dtype in outputs.items()}
+
+            def step(i, arrays):
+                out = compute(*(tensor[i * chunk : (i + 1) * chunk] for tensor in rows))
+                return i + 1, {key: array.write(i, out[key]) for key, array in arrays.items()}
+
+            _, arrays = tf.while_loop(lambda i, _: i < n_chunks, step, (tf.constant(0), arrays), parallel_iterations=1)
+            return {key: array.concat() for key, array in arrays.items()}
+
+        return tf.cond(batch <= chunk, lambda: compute(*rows), chunked)
 
     def _top_k(self, scores: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
         """Best ``k`` of ``scores`` [B, n_items + 1], whose column 0 (OOV) the caller set to -inf;
