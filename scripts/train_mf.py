@@ -6,10 +6,11 @@
 A trained model: ``fit`` builds the vocabularies in a first pass over the batches, then
 runs Keras epochs of its network: here Adam's mini-batch epochs (early stopping on a
 held-out slice, a refit on all the data), the long fit checkpoints are for; ``mf``'s
-default solver, ALS, needs 8 sweeps (75 s at 20M interactions). With ``checkpoint_dir``
-every epoch is checkpointed; run the script again after an interruption (Ctrl-C,
-kill) and the fit resumes where it stopped, ending with the same weights as an
-uninterrupted one. The steps are those of ``scripts/train_item_knn.py``.
+default solver, ALS, needs 8 sweeps (75 s at 20M interactions). Every epoch is
+checkpointed under ``runs/train_mf-<data>/checkpoints`` (one folder per data set, not
+per run): run the script again after an interruption (Ctrl-C, ``kill -9``) and the fit
+resumes where it stopped, ending with the same weights as an uninterrupted one; delete
+that folder to fit afresh. The steps are those of ``scripts/train_item_knn.py``.
 TensorBoard: ``tensorboard --logdir runs`` (curves, histograms, hparams, projector).
 """
 from __future__ import annotations

@@ -5,14 +5,17 @@
 
 A trained model (TensorFlow Recommenders towers, logQ-corrected in-batch softmax):
 ``fit`` builds the vocabularies in a first pass over the batches, then runs Keras epochs
-with early stopping on a held-out slice (``EarlyStopping`` of your own is welcome too).
-The steps are those of ``scripts/train_item_knn.py``. TensorBoard: ``tensorboard
+with early stopping on a held-out slice. Every epoch is checkpointed under
+``runs/train_two_tower-<data>/checkpoints`` (one folder per data set, not per run): run
+the script again after an interruption (Ctrl-C, ``kill -9``) and the fit resumes where
+it stopped, ending with the same weights as an uninterrupted one; delete that folder to
+fit afresh. (Callbacks of your own are welcome, but their state, an ``EarlyStopping``'s
+patience count say, is not checkpointed.) The steps are those of ``scripts/train_item_knn.py``. TensorBoard: ``tensorboard
 --logdir runs`` (curves, histograms, hparams, item embeddings in the projector).
 """
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import tfrec  # noqa: F401  (first: selects Keras 2 for TensorFlow)
@@ -27,11 +30,11 @@ from tfrec.serving import ServedModel
 split = make_split(load_data(sys.argv[1] if len(sys.argv) > 1 else "demo"), "temporal")
 train = interactions_dataset(split.train, batch_size=8192, shuffle=True, seed=0)
 
-# ## 2. Fit: vocabularies, then Keras epochs of the two towers
+# ## 2. Fit: vocabularies, then Keras epochs of the two towers (resumable from checkpoint_dir)
 model = make_model("two_tower")
-run_dir = Path("runs") / f"two_tower-{time.strftime('%Y%m%d-%H%M%S')}"
-stop_on_loss = keras.callbacks.EarlyStopping(monitor="loss", patience=5)
-model.fit(train, catalog=split.train.items, callbacks=[keras.callbacks.TensorBoard(log_dir=str(run_dir)), stop_on_loss])
+work = Path("runs") / f"train_two_tower-{split.train.name}"
+run_dir = work / "tensorboard"
+model.fit(train, catalog=split.train.items, callbacks=[keras.callbacks.TensorBoard(log_dir=str(run_dir))], checkpoint_dir=str(work / "checkpoints"))
 
 # ## 3. Evaluate through the serving functions, export, reload and serve
 print(evaluate(ServedModel.from_model(model), split, verbose=1))

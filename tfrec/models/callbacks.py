@@ -2,23 +2,29 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from tfrec._keras import keras, tf
 
+logger = logging.getLogger(__name__)
+
 
 class ResumableCheckpoint(keras.callbacks.Callback):
     """Checkpoint after every epoch; ``restore`` continues an interrupted fit exactly.
 
-    What is saved in ``directory``: the network's weights and the optimizer's state
-    (``tf.train.CheckpointManager``), and ``state.json`` with the number of finished
-    epochs, the history so far, the early-stopping state (its best weights in
-    ``best_weights.npz``) and a fingerprint of the model and data. Together with
-    ``epoch_batches`` (the data order of an epoch depends only on the seed and the
-    epoch) a resumed fit ends with the same weights as an uninterrupted one.
+    What is saved in ``directory``, for the last two epochs: the network's weights and the
+    optimizer's state (``ckpt-N``, ``tf.train.CheckpointManager``), and ``state-N.json``
+    with the number of finished epochs, the history so far, the early-stopping state (its
+    best weights in ``best_weights-<best epoch>.npz``) and a fingerprint of the model and
+    data; ``state.json`` is a copy of the newest state. Every file is complete before the
+    state that names it is written, so a fit killed at any moment (``kill -9``) resumes.
+    Together with ``epoch_batches`` (the data order of an epoch depends only on the seed
+    and the epoch) a resumed fit ends with the same weights as an uninterrupted one.
 
     Usage: build and compile the network, ``initial_epoch = checkpoint.restore(net)``,
     then ``net.fit(..., initial_epoch=initial_epoch, callbacks=[..., early_stopping,
@@ -41,25 +47,54 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         return self.directory / "state.json"
 
     def restore(self, net: keras.Model) -> int:
-        """Load the last checkpoint into ``net`` (built and compiled); return the epochs done."""
+        """Load the newest intact checkpoint into ``net`` (built and compiled); return the epochs done.
+
+        Each checkpoint ``ckpt-N`` has its own state file ``state-N.json`` (``state.json``,
+        a copy of the newest, is read only without them). An unreadable state file, a truncated or missing
+        checkpoint file or a broken ``best_weights-*.npz`` makes it fall back to the
+        newest checkpoint that is intact, with a warning; when none is, it raises one
+        ``ValueError`` line naming the folder to delete. A checkpoint of another model,
+        configuration or data is refused (``ValueError``).
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         self._checkpoint = tf.train.Checkpoint(model=net, optimizer=net.optimizer)
         self._manager = tf.train.CheckpointManager(self._checkpoint, str(self.directory), max_to_keep=2)
-        if not self._state_file.is_file():
+        # newest first; state.json (a copy of the newest) last, for folders written before per-epoch states
+        candidates = [*sorted(self.directory.glob("state-*.json"), key=_epoch_of, reverse=True), self._state_file]
+        candidates = [path for path in candidates if path.is_file()]
+        if not candidates:
             return 0
-        state = json.loads(self._state_file.read_text(encoding="utf-8"))
-        if state.get("fingerprint") != self.fingerprint:
-            raise ValueError(
-                f"checkpoint_dir {self.directory} holds a checkpoint of another model, configuration or data "
-                f"({state.get('fingerprint')}); use an empty folder to start a new fit"
-            )
         net.optimizer.build(net.trainable_variables)
-        self._checkpoint.restore(state["checkpoint"]).assert_existing_objects_matched()
-        self._state = state
-        self.history = {key: list(values) for key, values in state["history"].items()}
-        self.stopped_early = bool(state.get("stopped_early", False))
-        self._restore_early_stopping()
-        return int(state["epoch"])
+        problems = []
+        for path in candidates:
+            try:
+                state = json.loads(path.read_text(encoding="utf-8"))
+                epoch, checkpoint_path = int(state["epoch"]), str(self.directory / Path(state["checkpoint"]).name)  # the folder may have moved
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                problems.append(f"{path.name}: {error}")
+                continue
+            if state.get("fingerprint") != self.fingerprint:
+                raise ValueError(
+                    f"checkpoint_dir {self.directory} holds a checkpoint of another model, configuration or data "
+                    f"({state.get('fingerprint')}); use an empty folder to start a new fit"
+                )
+            try:
+                self._checkpoint.restore(checkpoint_path).assert_existing_objects_matched()
+                self._state = state
+                self._restore_early_stopping()
+            except (tf.errors.OpError, OSError, ValueError, KeyError, IndexError, AssertionError, EOFError, zipfile.BadZipFile) as error:
+                problems.append(f"{Path(checkpoint_path).name}: {type(error).__name__}: {_first_line(error)}")
+                self._state = None
+                continue
+            if problems:
+                skipped = "; ".join(problems)
+                logger.warning("checkpoint_dir %s: resuming from epoch %d, the newest intact checkpoint (skipped %s)", self.directory, epoch, skipped)
+            self.history = {key: list(values) for key, values in state["history"].items()}
+            self.stopped_early = bool(state.get("stopped_early", False))
+            return epoch
+        raise ValueError(
+            f"checkpoint_dir {self.directory} holds no intact checkpoint ({'; '.join(problems)}); delete the folder {self.directory} to start the fit afresh"
+        )
 
     def _restore_early_stopping(self) -> None:
         es, state = self.early_stopping, self._state
@@ -67,9 +102,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             return
         saved = state["early_stopping"]
         es.wait, es.best, es.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
-        weights_file = self.directory / "best_weights.npz"
-        if weights_file.is_file():
-            with np.load(weights_file) as stored:
+        es.best_weights = None
+        best_file = saved.get("best_weights", "best_weights.npz")  # the key is absent in folders of older versions
+        if best_file and (saved.get("best_weights") or (self.directory / best_file).is_file()):
+            with np.load(self.directory / best_file) as stored:
                 es.best_weights = [stored[f"w{i}"] for i in range(len(stored.files))]
 
     def on_train_begin(self, logs=None) -> None:
@@ -83,17 +119,50 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         es_state = None
         if es is not None:
             self.stopped_early = bool(self.model.stop_training)
-            es_state = {"wait": int(es.wait), "best": float(es.best), "best_epoch": int(es.best_epoch)}
-            if es.best_weights is not None and es.best_epoch == epoch:
-                np.savez(self.directory / "best_weights.npz", **{f"w{i}": w for i, w in enumerate(es.best_weights)})
+            best_file = f"best_weights-{int(es.best_epoch) + 1}.npz" if es.best_weights is not None else None
+            es_state = {"wait": int(es.wait), "best": float(es.best), "best_epoch": int(es.best_epoch), "best_weights": best_file}
+            if best_file is not None and (es.best_epoch == epoch or not (self.directory / best_file).is_file()):
+                with open(self.directory / f"{best_file}.tmp", "wb") as out:
+                    np.savez(out, **{f"w{i}": w for i, w in enumerate(es.best_weights)})
+                os.replace(self.directory / f"{best_file}.tmp", self.directory / best_file)
         self._state = {
             "epoch": epoch + 1,
-            "checkpoint": path,
+            "checkpoint": Path(path).name,
             "history": self.history,
             "stopped_early": self.stopped_early,
             "early_stopping": es_state,
             "fingerprint": self.fingerprint,
         }
-        temporary = self._state_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self._state, indent=1), encoding="utf-8")
-        os.replace(temporary, self._state_file)
+        text = json.dumps(self._state, indent=1)
+        for target in (self.directory / f"state-{epoch + 1}.json", self._state_file):  # the epoch's own state, then the newest
+            temporary = target.with_suffix(".tmp")
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, target)
+        self._forget_old_states()
+
+    def _forget_old_states(self) -> None:
+        """Delete the state files of checkpoints the manager no longer keeps, and best weights no kept state needs."""
+        kept = {_epoch_of(Path(p)) for p in self._manager.checkpoints}
+        needed = set()
+        for path in self.directory.glob("state-*.json"):
+            if _epoch_of(path) not in kept:
+                path.unlink(missing_ok=True)
+                continue
+            try:
+                needed.add((json.loads(path.read_text(encoding="utf-8")).get("early_stopping") or {}).get("best_weights"))
+            except ValueError:
+                continue
+        for path in self.directory.glob("best_weights-*.npz"):
+            if path.name not in needed:
+                path.unlink(missing_ok=True)
+
+
+def _epoch_of(path: Path) -> int:
+    """N of ``state-N.json`` or of a checkpoint prefix ``ckpt-N`` (-1 when there is none)."""
+    digits = path.name.split("-")[-1].split(".")[0]
+    return int(digits) if digits.isdigit() else -1
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
