@@ -302,6 +302,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_kill_9_mid_export_leaves_earlier_versions_loadable_and_nothing_half_written(tmp_path):
     folder = tmp_path / "popularity"
     child = subprocess.Popen([sys.executable, "-c", _EXPORT_LOOP, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
