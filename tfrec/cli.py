@@ -1,4 +1,4 @@
-"""The ``tfrec`` command line: train, evaluate, recommend, models, bench.
+"""The ``tfrec`` command line: train, evaluate, recommend, models, bench, serve.
 
 Every command walks the one path: load data -> split -> fit -> export -> load the
 SavedModel -> evaluate through its signatures. User mistakes (unknown model, bad
@@ -51,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("-k", type=int, default=10, help="number of items (default 10)")
 
     commands.add_parser("models", help="list the models and their parameters")
+
+    serve = commands.add_parser("serve", help="serve every model folder over HTTP with TF Serving's REST API")
+    serve.add_argument("savedmodels", nargs="?", default="savedmodels", metavar="SAVEDMODELS_DIR",
+                       help="folder of model folders (<name>/<version>/), each served under its folder name (default savedmodels)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8501, help="port (default 8501, TF Serving's REST port)")
+    serve.add_argument("--models", default="", help="comma-separated model folder names to serve (default: all)")
+    serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions (default 1; 0: never)")
+    serve.add_argument("--max-batch", type=int, default=1024, help="most rows per request (default 1024)")
+    serve.add_argument("--max-history", type=int, default=1000, help="most history items per row (default 1000)")
+    serve.add_argument("--max-k", type=int, default=1000, help="largest k (default 1000)")
 
     bench = commands.add_parser("bench", help="every model against its peers on protocols R, T, S: quality, speed, memory")
     bench.add_argument("--data", default="demo", help=data_help)
@@ -197,6 +208,30 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    import logging
+
+    import uvicorn
+
+    from tfrec.serving.registry import ModelRegistry
+    from tfrec.serving.rest import Limits, create_app
+
+    for option, value in (("--max-batch", args.max_batch), ("--max-history", args.max_history), ("--max-k", args.max_k)):
+        if value < 1:
+            raise ValueError(f"{option} must be at least 1, got {value}")
+    if args.poll_seconds < 0:
+        raise ValueError(f"--poll-seconds must be 0 (never) or positive, got {args.poll_seconds}")
+    if not Path(args.savedmodels).is_dir():
+        raise ValueError(f"{args.savedmodels}: not a folder (expected model folders such as {args.savedmodels}/popularity/1)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    models = [name.strip() for name in args.models.split(",") if name.strip()] or None
+    registry = ModelRegistry(args.savedmodels, models)
+    limits = Limits(max_batch=args.max_batch, max_history=args.max_history, max_k=args.max_k)
+    app = create_app(registry, limits, poll_seconds=args.poll_seconds or None)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from tfrec.bench import parse_size, run_bench, run_scale
     from tfrec.models import parse_param
@@ -236,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     from tfrec.data.dataset import DataError
     from tfrec.models import UnknownModelError
 
-    handlers = {"train": _cmd_train, "evaluate": _cmd_evaluate, "recommend": _cmd_recommend, "models": _cmd_models, "bench": _cmd_bench}
+    handlers = {"train": _cmd_train, "evaluate": _cmd_evaluate, "recommend": _cmd_recommend, "models": _cmd_models, "bench": _cmd_bench,
+                "serve": _cmd_serve}
     try:
         return handlers[args.command](args)
     except (DataError, UnknownModelError, ValueError, FileNotFoundError) as error:
