@@ -265,29 +265,15 @@ def test_serve_command_refuses_a_missing_folder_and_bad_limits(tmp_path, capsys)
 @pytest.mark.slow
 def test_serve_command_answers_over_http(served_dir, fitted):
     """`tfrec serve` in a subprocess: uvicorn on 127.0.0.1, raw -Infinity tokens on the wire."""
-    import socket
-    import subprocess
-    import sys
     import urllib.error
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", str(served_dir), "--port", str(port), "--models", "popularity"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1/models"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, server.stdout.read().decode()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{base}/popularity", timeout=5) as response:
-                    assert json.loads(response.read())["model_version_status"][0]["version"] == "1"
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, "tfrec serve did not come up"
-                time.sleep(0.5)
+    from serve_process import running_server
+
+    with running_server(served_dir, "--models", "popularity", ready_path="/v1/models/popularity") as url:
+        base = f"{url}/v1/models"
+        with urllib.request.urlopen(f"{base}/popularity", timeout=5) as response:
+            assert json.loads(response.read())["model_version_status"][0]["version"] == "1"
         users, items = _users_items(fitted)
         n_items = fitted.exported("popularity")[1].n_items
         request = urllib.request.Request(f"{base}/popularity:predict", method="POST",
@@ -298,9 +284,6 @@ def test_serve_command_answers_over_http(served_dir, fitted):
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(f"{base}/covisit", timeout=5)  # not in --models
         assert error.value.code == 404 and "error" in json.loads(error.value.read())
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.slow

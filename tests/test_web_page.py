@@ -3,16 +3,11 @@ the page runs the query through the REST API, and the dumped DOM holds the recom
 from __future__ import annotations
 
 import html
-import json
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
+from serve_process import running_server
 
 
 def _chromium() -> str:
@@ -34,27 +29,8 @@ def server(fitted, tmp_path_factory):
     """`tfrec serve` in a subprocess on a free 127.0.0.1 port, serving the demo popularity model."""
     base = tmp_path_factory.mktemp("page_savedmodels")
     shutil.copytree(fitted.exported("popularity")[2], base / "popularity" / "1")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "tfrec", "serve", str(base), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.stdout.read().decode()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{url}/tfrec/v1/models", timeout=5) as response:
-                    if json.loads(response.read())["models"]:
-                        break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            assert time.monotonic() < deadline, "tfrec serve did not come up"
-            time.sleep(0.5)
+    with running_server(base) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.mark.slow
