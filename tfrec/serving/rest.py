@@ -528,6 +528,12 @@ async def _read_body(request: Request, limits: Limits) -> bytes:
     return b"".join(chunks)
 
 
+def _predict_response(loaded, body: bytes, limits: Limits) -> TFServingJSONResponse:
+    """A ``:predict`` answer from the raw body: JSON decoding, the signature call and JSON
+    encoding in one worker-thread hop (each hop costs a thread hand-off)."""
+    return TFServingJSONResponse(predict(loaded, parse_json(body), limits))
+
+
 def create_app(registry: ModelRegistry, limits: Limits | None = None, poll_seconds: float | None = 1.0) -> Starlette:
     """The REST app. On start-up it loads every model (``registry.poll()`` in a worker thread)
     and, when ``poll_seconds`` is set, polls the folder that often until shut down."""
@@ -549,9 +555,9 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, poll_secon
             version, method = _version(match), match["method"].lower()
             body = await _read_body(request, limits)
             loaded = registry.get(match["name"], version)
-            parsed = await run_in_threadpool(parse_json, body)
             if method == "predict":
-                return TFServingJSONResponse(await run_in_threadpool(predict, loaded, parsed, limits))
+                return await run_in_threadpool(_predict_response, loaded, body, limits)
+            parsed = await run_in_threadpool(parse_json, body)
             return TFServingJSONResponse(classify_or_regress(loaded, method, parsed))
         except ApiError as error:
             return _error(error.status, error.message)
