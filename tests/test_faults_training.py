@@ -76,20 +76,20 @@ def test_garbage_newest_state_falls_back_to_the_one_before(three_epochs, tmp_pat
     assert "resuming from epoch 2" in caplog.text and "state-3.json" in caplog.text
 
 
-def test_truncated_newest_checkpoint_falls_back_to_the_one_before(three_epochs, tmp_path, demo_split, straight_weights, restored_epochs, caplog):
-    folder = _damaged(three_epochs, tmp_path)
-    (data_file,) = (folder / "search").glob("ckpt-3.data-*")
-    data_file.write_bytes(data_file.read_bytes()[: data_file.stat().st_size // 2])
-    with caplog.at_level(logging.WARNING, logger="tfrec.models.callbacks"):
-        _resume_and_compare(folder, demo_split, straight_weights)
-    assert restored_epochs == [2]
-    assert "resuming from epoch 2" in caplog.text and "ckpt-3" in caplog.text
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-def test_missing_newest_checkpoint_falls_back_to_the_one_before(three_epochs, tmp_path, demo_split, straight_weights, restored_epochs, caplog):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda search: _truncate(next(search.glob("ckpt-3.data-*"))), id="truncated"),
+        pytest.param(lambda search: [path.unlink() for path in search.glob("ckpt-3.*")], id="missing"),
+    ],
+)
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(damage, three_epochs, tmp_path, demo_split, straight_weights, restored_epochs, caplog):
     folder = _damaged(three_epochs, tmp_path)
-    for path in (folder / "search").glob("ckpt-3.*"):
-        path.unlink()
+    damage(folder / "search")
     with caplog.at_level(logging.WARNING, logger="tfrec.models.callbacks"):
         _resume_and_compare(folder, demo_split, straight_weights)
     assert restored_epochs == [2]
