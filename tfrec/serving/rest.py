@@ -37,7 +37,8 @@ Errors are ``{"error": "<one line>"}``: 400 for anything wrong in a request (mal
 or neither of inputs/instances, a missing or unknown input, wrong type or shape, k out of range,
 over the ``Limits``; the signatures' ``InvalidArgumentError`` is mapped to 400), 404 for an unknown
 model or a version that is not loaded, 500 (one line, logged with its traceback) for a server
-fault. TensorFlow work runs in worker threads (``run_in_threadpool``), never on the event loop.
+fault. TensorFlow work runs in the app's worker threads (a ``ThreadPoolExecutor``, the event loop's
+``run_in_executor``: a lighter hand-off than anyio's thread pool), never on the event loop.
 The served versions come from a ``tfrec.serving.registry.ModelRegistry``, polled every
 ``poll_seconds`` in a worker thread.
 
@@ -71,19 +72,20 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import logging
 import re
 import threading
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -538,6 +540,12 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, poll_secon
     """The REST app. On start-up it loads every model (``registry.poll()`` in a worker thread)
     and, when ``poll_seconds`` is set, polls the folder that often until shut down."""
     limits = limits or Limits()
+    pool: list[ThreadPoolExecutor] = []  # the worker threads of the running app (made on first use, shut down with it)
+
+    async def run_in_threadpool(function: Callable[..., Any], *args: Any) -> Any:
+        if not pool:
+            pool.append(ThreadPoolExecutor(thread_name_prefix="tfrec-serve"))  # TensorFlow releases the GIL: requests run side by side
+        return await asyncio.get_running_loop().run_in_executor(pool[0], functools.partial(function, *args))
 
     async def handle(request: Request) -> TFServingJSONResponse:
         path = request.url.path
@@ -620,6 +628,8 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, poll_secon
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if pool:
+                pool.pop().shutdown(wait=False)
 
     async def route(request: Request) -> Response:
         path = request.url.path
