@@ -168,6 +168,14 @@ def test_predict_errors(client, body, status, message):
     assert __import__("re").search(message, got["error"]), got["error"]
 
 
+def test_request_body_over_the_limit(served_dir):
+    with TestClient(create_app(ModelRegistry(served_dir), Limits(max_body_bytes=100), poll_seconds=None)) as small:
+        padded = json.dumps({"inputs": {"user_id": ["u"], "history": [["x" * 200]], "k": 2}})
+        status, got = _post(small, padded)
+        assert status == 400 and "over the limit of 100" in got["error"] and "--max-body-mb" in got["error"]
+        assert _post(small, {"inputs": {"user_id": ["u"], "history": [[""]], "k": 2}})[0] == 200
+
+
 @pytest.mark.slow
 def test_unknown_model_version_path_and_classify(client):
     body = {"inputs": {"user_id": ["u"], "history": [[]], "k": 2}}

@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-batch", type=int, default=1024, help="most rows per request (default 1024)")
     serve.add_argument("--max-history", type=int, default=1000, help="most history items per row (default 1000)")
     serve.add_argument("--max-k", type=int, default=1000, help="largest k (default 1000)")
+    serve.add_argument("--max-body-mb", type=float, default=64.0, help="largest request body in MiB (default 64)")
 
     bench = commands.add_parser("bench", help="every model against its peers on protocols R, T, S: quality, speed, memory")
     bench.add_argument("--data", default="demo", help=data_help)
@@ -219,6 +220,8 @@ def _cmd_serve(args) -> int:
     for option, value in (("--max-batch", args.max_batch), ("--max-history", args.max_history), ("--max-k", args.max_k)):
         if value < 1:
             raise ValueError(f"{option} must be at least 1, got {value}")
+    if not args.max_body_mb > 0:
+        raise ValueError(f"--max-body-mb must be positive, got {args.max_body_mb}")
     if args.poll_seconds < 0:
         raise ValueError(f"--poll-seconds must be 0 (never) or positive, got {args.poll_seconds}")
     if not Path(args.savedmodels).is_dir():
@@ -226,7 +229,8 @@ def _cmd_serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     models = [name.strip() for name in args.models.split(",") if name.strip()] or None
     registry = ModelRegistry(args.savedmodels, models)
-    limits = Limits(max_batch=args.max_batch, max_history=args.max_history, max_k=args.max_k)
+    limits = Limits(max_batch=args.max_batch, max_history=args.max_history, max_k=args.max_k,
+                    max_body_bytes=int(args.max_body_mb * 1024 * 1024))
     app = create_app(registry, limits, poll_seconds=args.poll_seconds or None)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

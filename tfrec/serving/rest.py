@@ -520,12 +520,12 @@ def _version(match: re.Match) -> int | None:
 async def _read_body(request: Request, limits: Limits) -> bytes:
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limits.max_body_bytes:
-        raise ApiError(400, f"the request body has {int(length)} bytes, over the limit of {limits.max_body_bytes}")
+        raise ApiError(400, f"the request body has {int(length)} bytes, over the limit of {limits.max_body_bytes} (--max-body-mb)")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limits.max_body_bytes:
-            raise ApiError(400, f"the request body is over the limit of {limits.max_body_bytes} bytes")
+            raise ApiError(400, f"the request body is over the limit of {limits.max_body_bytes} bytes (--max-body-mb)")
         chunks.append(chunk)
     return b"".join(chunks)
 
