@@ -12,33 +12,33 @@ catalog with text, optional sessions):
 """
 from __future__ import annotations
 
-from tfrec.data.dataset import DataError, Dataset
-from tfrec.data.demo import load_demo, make_demo_data
-from tfrec.data.movielens import load_data, load_movielens, load_ratings_csv
-from tfrec.data.splits import SPLIT_NAMES, Split, make_split
-from tfrec.data.synthetic import make_synthetic
+from tfrec._lazy import lazy_exports
 
-_PIPELINES = ("interactions_dataset", "sessions_dataset")
+# Imported on first use: ``tfrec.data.split_names`` (for the CLI) loads neither pandas nor TensorFlow.
+_EXPORTS = {
+    **dict.fromkeys(("DataError", "Dataset"), "tfrec.data.dataset"),
+    **dict.fromkeys(("load_demo", "make_demo_data"), "tfrec.data.demo"),
+    **dict.fromkeys(("load_data", "load_movielens", "load_ratings_csv"), "tfrec.data.movielens"),
+    **dict.fromkeys(("Split", "make_split"), "tfrec.data.splits"),
+    "SPLIT_NAMES": "tfrec.data.split_names",
+    "make_synthetic": "tfrec.data.synthetic",
+    **dict.fromkeys(("interactions_dataset", "sessions_dataset"), "tfrec.data.pipelines"),
+}
 
 __all__ = [
-    "Dataset",
+    "SPLIT_NAMES",
     "DataError",
+    "Dataset",
+    "Split",
+    "interactions_dataset",
+    "load_data",
     "load_demo",
-    "make_demo_data",
-    "make_synthetic",
     "load_movielens",
     "load_ratings_csv",
-    "load_data",
+    "make_demo_data",
     "make_split",
-    "Split",
-    "SPLIT_NAMES",
-    *_PIPELINES,
+    "make_synthetic",
+    "sessions_dataset",
 ]
 
-
-def __getattr__(name: str):
-    if name in _PIPELINES:
-        from tfrec.data import pipelines
-
-        return getattr(pipelines, name)
-    raise AttributeError(f"module 'tfrec.data' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -23,9 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.data.dataset import INTERACTION_COLUMNS, DataError, Dataset, id_sort_key
-
-SPLIT_NAMES = ("u1", "u2", "u3", "u4", "u5", "ua", "ub", "temporal", "leave-last")
-OFFICIAL_SPLITS = SPLIT_NAMES[:7]
+from tfrec.data.split_names import OFFICIAL_SPLITS, SPLIT_NAMES, SPLIT_PROTOCOLS
 
 
 @dataclass(frozen=True)
@@ -42,10 +40,8 @@ def make_split(data: Dataset, name: str) -> Split:
     """The split called ``name`` (one of `SPLIT_NAMES`) of ``data``."""
     if name in OFFICIAL_SPLITS:
         return _official(data, name)
-    if name == "temporal":
-        return _by_time(data, name, "T")
-    if name == "leave-last":
-        return _by_time(data, name, "S")
+    if name in ("temporal", "leave-last"):
+        return _by_time(data, name, SPLIT_PROTOCOLS[name])
     raise DataError(f"unknown split {name!r}; valid splits are: {', '.join(SPLIT_NAMES)}")
 
 
@@ -76,7 +72,7 @@ def _official(data: Dataset, name: str) -> Split:
             )
         )
     train, test = parts
-    return Split(name, "R", data.with_interactions(train, sessions=None), test)
+    return Split(name, SPLIT_PROTOCOLS[name], data.with_interactions(train, sessions=None), test)
 
 
 def _by_time(data: Dataset, name: str, protocol: str) -> Split:
