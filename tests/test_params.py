@@ -9,6 +9,7 @@ import pytest
 
 from tfrec.models import MODELS, UnknownModelError, make_model, parse_param
 from tfrec.models.params import Param
+from tfrec.models.specs import SPECS as SPECS_BY_NAME
 
 NAMES = list(MODELS)
 SPECS = [(name, key) for name in NAMES for key in MODELS[name].PARAMS]
@@ -45,6 +46,24 @@ def test_params_name_the_constructor_arguments_in_order(name):
         assert spec.doc and "\n" not in spec.doc, f"{name}.{key}: one line of doc"
         default = cls.hyperparameters()[key].default
         assert spec.allows(default), f"{name}.{key}: the default {default!r} breaks its own rule {spec.rule()}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_class_reads_its_spec_and_the_spec_has_the_constructor_defaults(name):
+    cls = MODELS[name]
+    assert cls.PARAMS is SPECS_BY_NAME[name].params
+    signature = [(key, type(p.default), p.default) for key, p in cls.hyperparameters().items()]
+    assert [(key, type(value), value) for key, value in SPECS_BY_NAME[name].defaults.items()] == signature
+    description = SPECS_BY_NAME[name].description
+    assert description.endswith(".") and description.count(". ") == 0 and "\n" not in description, "one sentence"
+
+
+def test_spec_choices_are_those_of_the_layers():
+    from tfrec.layers import neighbours, tfidf
+    from tfrec.models import specs
+
+    assert (specs.IDF_MODES, specs.NORMS) == (tfidf.IDF_MODES, tfidf.NORMS)
+    assert specs.RATING_SIMILARITIES == neighbours.RATING_SIMILARITIES
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -78,18 +78,6 @@ PROTOCOL_METRICS = {
 RANDOM_SPLIT_SEED = 0
 SPEED_BATCH = 1024
 LATENCY_REQUESTS = 200
-#: Each tfrec model's setting per protocol: the one its documentation gives for that
-#: task (``--param MODEL.KEY=VALUE`` overrides single keys). mf ranks with implicit
-#: feedback on T and S; the kNN models predict ratings in Surprise's KNNBaseline form on R.
-PROTOCOL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
-    "R": {
-        "item_knn": {"feedback": "explicit", "similarity": "pearson_baseline", "rating_form": "baseline", "neighbours": 2000,
-                     "shrinkage": 200.0, "baseline_reg_u": 5.0, "baseline_reg_i": 5.0},
-        "user_knn": {"feedback": "explicit", "similarity": "pearson_baseline", "rating_form": "baseline", "neighbours": 2000},
-    },
-    "T": {"mf": {"feedback": "implicit"}},
-    "S": {"mf": {"feedback": "implicit"}},
-}
 DEFAULT_MAX_SECONDS = 1800.0
 DEFAULT_MAX_MEMORY_GB = 20.0
 
@@ -157,11 +145,12 @@ def parse_size(text: str) -> int:
     return parse_count(text)
 
 
-def load_bench_data(spec: str):
-    """``demo``, ``synthetic:N`` (N like 1M or 20M), a MovieLens folder or a ratings CSV."""
+def load_bench_data(spec: str, columns: dict[str, str | None] | None = None):
+    """``demo``, ``synthetic:N`` (N like 1M or 20M), a MovieLens folder or a ratings CSV
+    (``columns``: its user, item, rating, time columns, see ``tfrec.data.load_data``)."""
     from tfrec.data import load_data
 
-    return load_data(spec)
+    return load_data(spec, columns=columns)
 
 
 def has_official_folds(data) -> bool:
@@ -222,8 +211,8 @@ def data_summary(data) -> dict[str, Any]:
     return summary
 
 
-def load_measured(spec: str) -> tuple[Any, dict[str, float]]:
-    """``load_bench_data(spec)`` with its wall and CPU seconds, its peak memory growth
+def load_measured(spec: str, columns: dict[str, str | None] | None = None) -> tuple[Any, dict[str, float]]:
+    """``load_bench_data(spec, columns)`` with its wall and CPU seconds, its peak memory growth
     and the memory the loaded data still holds (MiB over the memory before loading;
     imports happen first and are not counted)."""
     import importlib
@@ -233,7 +222,7 @@ def load_measured(spec: str) -> tuple[Any, dict[str, float]]:
     gc.collect()
     window = start_peak_window()
     start, cpu = time.perf_counter(), time.process_time()
-    data = load_bench_data(spec)
+    data = load_bench_data(spec, columns)
     stats = {"load_s": time.perf_counter() - start, "load_cpu_s": time.process_time() - cpu, "load_peak_mb": peak_growth_mb(window)}
     gc.collect()
     rss = _status_mb("VmRSS")
@@ -497,7 +486,7 @@ def execute_job(job: dict, verbose: int = 1) -> dict[str, Any]:
     """Run one job in this process and return its result row (see the module docstring).
     A job of kind "data" only loads the data (the data columns of a scale run)."""
     started = time.perf_counter()
-    data, load = load_measured(job["data"])
+    data, load = load_measured(job["data"], job.get("columns"))
     if job["kind"] == "data":
         summary = data_summary(data)
         log(f"    data {summary['name']}: {summary['interactions']:,} interactions, loaded in {load['load_s']:.1f}s", verbose)
@@ -614,16 +603,18 @@ def plan_jobs(
     data: str, protocols: list[str], models: list[str], peers: list[str] | None, params: dict[str, dict] | None = None
 ) -> tuple[list[dict], list[str]]:
     """Jobs for every protocol: the tfrec models (entries, see `split_entry`) that apply,
-    then the available peers."""
+    then the available peers. A model gets its preset for the protocol
+    (``tfrec.models.registry.params_for``), overridden by ``params`` and the entry's variant."""
     from tfrec.bench.peers import PEERS, peers_for
     from tfrec.models import make_model
+    from tfrec.models.registry import params_for
 
     jobs, notes = [], []
     params = params or {}
     for protocol in protocols:
         for entry in models:
             name, variant = split_entry(entry)
-            model_params = {**PROTOCOL_PARAMS.get(protocol, {}).get(name, {}), **params.get(name, {}), **variant}
+            model_params = params_for(name, protocol, **{**params.get(name, {}), **variant})  # the model's preset for the protocol, overridden
             if protocol == "R" and not make_model(name, **model_params).predicts_ratings:
                 continue
             jobs.append({"kind": "tfrec", "name": name, "entry": entry, "protocol": protocol, "data": data, "params": model_params})
@@ -723,6 +714,20 @@ def run_jobs(jobs: list[dict], *, isolate: bool, max_seconds: float, max_memory_
     return rows
 
 
+def available_peers(keys: list[str]) -> tuple[list[str], list[str]]:
+    """(the peers among ``keys`` whose library is installed, one note per peer skipped)."""
+    from tfrec.bench.peers import PEERS
+
+    kept, notes = [], []
+    for key in keys:
+        cls = PEERS[key]
+        if cls.available():
+            kept.append(key)
+        else:
+            notes.append(f"peer {key} skipped: module '{cls.requires}' is not installed (pip install -e .[bench])")
+    return kept, notes
+
+
 def run_bench(
     data: str = "demo",
     protocols: list[str] | str = "all",
@@ -739,9 +744,13 @@ def run_bench(
     verbose: int = 1,
     command: str | None = None,
     params: dict[str, dict[str, Any]] | None = None,
+    columns: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write ``bench.json``, ``bench.md``, ``bench.png`` and a
-    TensorBoard HParams run per row under ``out_dir``; returns the JSON document."""
+    TensorBoard HParams run per row under ``out_dir``; returns the JSON document.
+    ``columns``: a CSV ``data``'s user, item, rating, time columns (``tfrec.data.load_data``).
+    A peer whose library (a bench extra) is missing is skipped, and a missing matplotlib
+    means no chart; both are said before the jobs run and noted in the report."""
     from tfrec.bench import report
 
     named = protocols.split(",") if isinstance(protocols, str) else protocols
@@ -755,7 +764,13 @@ def run_bench(
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs, notes = plan_jobs(data, protocols, names, peer_names, params)
     if not jobs:
-        raise ValueError("nothing to run: no model or peer applies to the chosen protocols")
+        raise ValueError("nothing to run: no model or peer applies to the chosen protocols" + "".join(f"; {note}" for note in notes))
+    for job in jobs if columns else []:
+        job["columns"] = columns
+    if chart and not report.chart_available():
+        notes.append(report.NO_CHART_NOTE)
+    for note in notes:  # the bench extras are checked before any job runs
+        log(f"note: {note}", verbose)
     started = time.time()
     rows = run_jobs(jobs, isolate=isolate, max_seconds=max_seconds, max_memory_mb=max_memory_gb * 1024, verbose=verbose, out_dir=out_dir)
     document = {
@@ -844,18 +859,23 @@ def run_scale(
     entry that many times per size, interleaved, keeping the median fit (`_median_run`).
     With no model and no peer, each size only generates the data (its time and memory).
     ``isolate=False`` runs every job in this process (quick checks: no time or memory
-    limit, and memory figures are cumulative). Models take protocol T's settings
-    (``PROTOCOL_PARAMS``: ``mf`` with implicit feedback), then ``params``. ``holdout=True``: fit on the temporal
+    limit, and memory figures are cumulative). Models take their protocol T preset
+    (``tfrec.models.registry.params_for``: ``mf`` with implicit feedback), then ``params``. ``holdout=True``: fit on the temporal
     split's training part instead of all interactions and report ranking quality
     (NDCG@10, Recall@10) on a seeded sample of test users (`holdout_split`), so that
     speed is never bought with silent quality loss. Writes ``scale.json`` / ``scale.md``
     after every size."""
     from tfrec.bench import report
+    from tfrec.models.registry import params_for
 
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, not {repeat}")
     names = resolve_models(models)
-    peer_names = resolve_peers(peers, names) or []
+    peer_names, notes = available_peers(resolve_peers(peers, names) or [])
+    if not report.chart_available():
+        notes.append(report.NO_CHART_NOTE)
+    for note in notes:  # the bench extras are checked before any job runs
+        log(f"note: {note}", verbose)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     alive = scale_entries(names, peer_names) or [("data", "data")]
@@ -867,9 +887,10 @@ def run_scale(
         jobs = []
         for kind, entry in alive:
             name, variant = split_entry(entry) if kind == "tfrec" else (entry, {})
+            overrides = {**(params or {}).get(name, {}), **variant}
             jobs.append({"kind": kind, "name": name, "entry": entry, "protocol": "T", "data": f"synthetic:{size}", "scale": True, "holdout": holdout,
                          "speed_users": speed_users, "serving_vs_numpy": False,
-                         "params": {**(PROTOCOL_PARAMS["T"].get(name, {}) if kind == "tfrec" else {}), **(params or {}).get(name, {}), **variant}})
+                         "params": params_for(name, "T", **overrides) if kind == "tfrec" else overrides})
         log(f"== size {size:,} interactions: {len(jobs)} entries" + (f", {repeat} runs each" if repeat > 1 else ""), verbose)
         runs: dict[tuple[str, str], list[dict]] = {}
         for round_ in range(repeat):
@@ -896,6 +917,7 @@ def run_scale(
             "holdout": holdout,
             "isolated": isolate,
             "machine": _machine(),
+            "notes": list(notes),
             "rows": rows,
         }
         report.write_scale(document, out_dir, json_path=json_path)  # after every size: partial results survive

@@ -10,9 +10,10 @@ from tfrec._keras import tf
 from tfrec.layers.covisitation import CoVisitationTable, count_pairs
 from tfrec.models.base import Recommender, SimilarItems
 from tfrec.models.fit_inputs import FitInputs
-from tfrec.models.params import TIMESTAMP_UNITS, Param
+from tfrec.models.params import Param
+from tfrec.models.specs import COVISIT_SOURCES, SPECS
 
-SOURCES = ("auto", "sessions", "interactions")
+SOURCES = COVISIT_SOURCES
 
 
 class CoVisitation(SimilarItems, Recommender):
@@ -37,7 +38,8 @@ class CoVisitation(SimilarItems, Recommender):
 
     Scores: h_0, h_1, ... are the user's items, most recent first: a known user's
     training items (time order, ``user_items``) followed by the ``history`` input (taken
-    as more recent); an unknown user's ``history`` alone (``uses_history``). With the
+    as more recent); an unknown user's ``history`` alone (``uses_history``; with no known
+    history item, the base class's fallback: popularity share, count / total in [0, 1]). With the
     last ``history_length`` of them,
 
         score(c) = sum_{j < history_length} history_decay ** j * C[h_j, c]
@@ -57,28 +59,7 @@ class CoVisitation(SimilarItems, Recommender):
     """
 
     registry_name = "covisit"
-    PARAMS: ClassVar[dict[str, Param]] = {
-        "window": Param(int, minimum=2, doc="pairs at most window - 1 positions apart are counted"),
-        "directed": Param(bool, doc="count only 'a_q came after a_p' (next-item), not both directions"),
-        "source": Param(str, choices=SOURCES, doc="sessions: data.sessions; interactions: each user's items in time order; auto: sessions if any"),
-        "session_gap": Param(
-            float, minimum=0, exclusive_minimum=True, optional="one session per user",
-            doc="a larger gap between consecutive interactions starts a new session", unit=TIMESTAMP_UNITS,
-        ),
-        "max_time_gap": Param(
-            float, minimum=0, exclusive_minimum=True, optional="no limit",
-            doc="pairs further apart in time are not counted", unit=TIMESTAMP_UNITS,
-        ),
-        "position_decay": Param(float, minimum=0, maximum=1, exclusive_minimum=True, doc="weight factor per position between the two items"),
-        "time_half_life": Param(
-            float, minimum=0, exclusive_minimum=True, optional="no time decay",
-            doc="a pair's weight halves every time_half_life between its two interactions", unit=TIMESTAMP_UNITS,
-        ),
-        "neighbours": Param(int, minimum=1, doc="neighbours kept per item (the heaviest)"),
-        "history_length": Param(int, minimum=1, doc="the user's latest items that are scored from"),
-        "history_decay": Param(float, minimum=0, maximum=1, exclusive_minimum=True, doc="weight factor per step back in the user's history"),
-        "popularity_tiebreak": Param(float, minimum=0, doc="weight of the popularity term that breaks ties"),
-    }
+    PARAMS: ClassVar[dict[str, Param]] = SPECS["covisit"].params
 
     @property
     def uses_history(self) -> bool:

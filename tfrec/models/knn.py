@@ -12,7 +12,9 @@ of neighbours is ``neighbours``; ``k`` is only ever the request size of ``recomm
     An unknown user with a ``history`` is folded in: ``sim(h, v) = |h & I_v| /
     sqrt(|h| |I_v|) * shrink`` (binary cosine against every known user, with the
     model's shrinkage and minimum support), then the same sum over its ``neighbours``
-    most similar users.
+    most similar users. An unknown user with no known history item gets the base class's
+    fallback: training popularity, scored as each item's share of the training
+    interactions (count / total, in [0, 1]).
 
 ``score`` (a predicted rating; scikit-surprise's ``KNNBasic`` / ``KNNWithMeans`` /
 ``KNNBaseline`` to the formula). With x the row entity (item_knn: the item i; user_knn:
@@ -45,16 +47,16 @@ uses cosine with norms over all interactions (implicit's ``CosineRecommender``; 
 for "pearson_baseline" (Surprise's default, ``(n-1)/(n-1+100)``) and 10 otherwise
 (``n/(n+10)``).
 
-Settings for the protocols of PROTOCOLS.md (``--param`` values for ``tfrec train``;
-their figures are in the README and in ``tfrec bench``'s output, not here):
+Settings for the protocols of PROTOCOLS.md, as presets (``tfrec.models.specs``;
+``make_model("item_knn", preset="R")``, or ``preset=split.protocol``; ``tfrec train``
+and ``tfrec bench`` apply the split's; figures in the README and ``tfrec bench``'s output):
 
-- protocol T (split ``temporal``): the defaults.
+- protocol T (split ``temporal``) and S: the defaults (implicit cosine).
 - protocol R (rating folds): ``feedback=explicit similarity=pearson_baseline
   rating_form=baseline neighbours=2000`` is Surprise's KNNBaseline itself (its defaults:
   k=40, here rating_neighbours=40, shrinkage 100, ALS reg_u 15, reg_i 10, 10 epochs;
-  equal to Surprise's predictions within 1e-6, tested on ML-100K's u1 fold). Adding
-  ``shrinkage=200 baseline_reg_u=5 baseline_reg_i=5`` is the setting ``tfrec bench``
-  uses for protocol R.
+  equal to Surprise's predictions within 1e-6, tested on ML-100K's u1 fold): ``user_knn``'s
+  preset R. ``item_knn``'s preset R adds ``shrinkage=200 baseline_reg_u=5 baseline_reg_i=5``.
 
 Repeated (user, item) pairs count once, with their latest rating.
 """
@@ -67,7 +69,6 @@ import scipy.sparse as sp
 
 from tfrec._keras import tf
 from tfrec.layers.neighbours import (
-    RATING_SIMILARITIES,
     NeighbourTable,
     SparseRatings,
     baseline_als,
@@ -76,27 +77,7 @@ from tfrec.layers.neighbours import (
 )
 from tfrec.models.base import Recommender, SimilarItems
 from tfrec.models.params import Param
-
-RATING_FORMS = ("basic", "means", "baseline")
-FEEDBACK = ("implicit", "explicit")
-
-
-def neighbour_params(entity: str) -> dict[str, Param]:
-    """The ``PARAMS`` of ``item_knn`` (``entity="item"``) and ``user_knn`` (``"user"``)."""
-    return {
-        "neighbours": Param(int, minimum=1, doc=f"most similar {entity}s kept per {entity} (the table width)"),
-        "rating_neighbours": Param(int, minimum=1, doc="the most similar rated neighbours a predicted rating uses"),
-        "min_rating_neighbours": Param(int, minimum=0, doc="with fewer usable neighbours a rating drops the neighbourhood term"),
-        "rating_form": Param(str, choices=RATING_FORMS, doc="rating prediction: Surprise's KNNBasic, KNNWithMeans or KNNBaseline"),
-        "similarity": Param(str, choices=RATING_SIMILARITIES, doc="similarity of two rows (implicit feedback: cosine only)"),
-        "feedback": Param(str, choices=FEEDBACK, doc="implicit: binarised interactions; explicit: the ratings"),
-        "shrinkage": Param(float, minimum=0, optional="100 for pearson_baseline, else 10", doc="support shrinkage n / (n + shrinkage)"),
-        "min_support": Param(int, minimum=0, doc="pairs with fewer co-ratings have similarity 0"),
-        "baseline_reg_u": Param(float, minimum=0, doc="user bias regularisation of the baseline ALS"),
-        "baseline_reg_i": Param(float, minimum=0, doc="item bias regularisation of the baseline ALS"),
-        "baseline_epochs": Param(int, minimum=0, doc="epochs of the baseline ALS"),
-    }
-
+from tfrec.models.specs import SPECS
 
 # The scoring code has no tensor-dependent Python control flow: skip AutoGraph's
 # conversion, which otherwise dominates the time to trace the serving functions.
@@ -304,10 +285,14 @@ class ItemKNN(SimilarItems, _NeighbourModel):
         shrinkage: support shrinkage (None: 100 for pearson_baseline, else 10).
         min_support: pairs with fewer co-ratings have similarity 0.
         baseline_reg_u, baseline_reg_i, baseline_epochs: Surprise's baseline ALS.
+
+    Presets: R (rating folds) is KNNBaseline with pearson_baseline similarity on the
+    ratings (``make_model("item_knn", preset="R")``; see the module docstring); T and S:
+    the defaults.
     """
 
     registry_name = "item_knn"
-    PARAMS: ClassVar[dict[str, Param]] = neighbour_params("item")
+    PARAMS: ClassVar[dict[str, Param]] = SPECS["item_knn"].params
     user_based = False
 
     def __init__(
@@ -376,10 +361,13 @@ class UserKNN(_NeighbourModel):
         shrinkage: support shrinkage (None: 100 for pearson_baseline, else 10).
         min_support: pairs with fewer co-ratings have similarity 0.
         baseline_reg_u, baseline_reg_i, baseline_epochs: Surprise's baseline ALS.
+
+    Presets: R (rating folds) is Surprise's KNNBaseline (``make_model("user_knn",
+    preset="R")``; see the module docstring); T and S: the defaults.
     """
 
     registry_name = "user_knn"
-    PARAMS: ClassVar[dict[str, Param]] = neighbour_params("user")
+    PARAMS: ClassVar[dict[str, Param]] = SPECS["user_knn"].params
     user_based = True
 
     def __init__(

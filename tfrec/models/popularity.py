@@ -6,7 +6,8 @@ from typing import ClassVar
 from tfrec._keras import tf
 from tfrec.layers.popularity import PopularityCounts
 from tfrec.models.base import Recommender
-from tfrec.models.params import TIMESTAMP_UNITS, Param
+from tfrec.models.params import Param
+from tfrec.models.specs import SPECS
 
 
 class Popularity(Recommender):
@@ -14,7 +15,8 @@ class Popularity(Recommender):
     training interactions with item i; see ``PopularityCounts`` for the formula.
 
     The counts are the base class's fallback popularity, configured by this model's
-    parameters, so unknown users get exactly what known users get (minus seen items).
+    parameters, so unknown users get exactly what known users get (minus seen items):
+    scores are counts (weighted counts with the options below), for every user.
 
     Parameters:
         rating_weighted: weight each interaction by its rating instead of 1.
@@ -24,19 +26,18 @@ class Popularity(Recommender):
     """
 
     registry_name = "popularity"
-    PARAMS: ClassVar[dict[str, Param]] = {
-        "rating_weighted": Param(bool, doc="weight each interaction by its rating instead of 1"),
-        "time_half_life": Param(
-            float, minimum=0, exclusive_minimum=True, optional="no time decay",
-            doc="an interaction's weight halves every time_half_life before the latest training timestamp", unit=TIMESTAMP_UNITS,
-        ),
-    }
+    PARAMS: ClassVar[dict[str, Param]] = SPECS["popularity"].params
 
     def __init__(self, rating_weighted: bool = False, time_half_life: float | None = None, name: str | None = None):
         super().__init__(name=name)
         self.rating_weighted = rating_weighted
         self.time_half_life = time_half_life
         self.fallback = PopularityCounts(rating_weighted=rating_weighted, time_half_life=time_half_life, name="popularity")
+
+    def fallback_scores(self, batch_size: tf.Tensor) -> tf.Tensor:
+        """Unknown users get what known users get: the counts themselves (not the base class's shares)."""
+        counts = tf.cast(self.fallback.counts, tf.float32)
+        return tf.tile(counts[tf.newaxis, :], [batch_size, 1])
 
     def score_candidates(self, user_idx: tf.Tensor, history_idx: tf.Tensor) -> tf.Tensor:
         return self.fallback_scores(tf.shape(user_idx)[0])

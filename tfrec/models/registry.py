@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfrec.models.base import Recommender
+from tfrec.models.specs import PRESET_PROTOCOLS, SPECS, ModelSpec
+
+if TYPE_CHECKING:  # only for annotations: checking a model name must not import TensorFlow
+    from tfrec.models.base import Recommender
 
 #: Every model: its name (CLI, registry, export folders) -> "module:Class". One line a model.
 MODEL_PATHS: dict[str, str] = {
@@ -31,6 +33,9 @@ class _Registry(Mapping):
             raise RuntimeError(f"{MODEL_PATHS[name]} has registry_name {cls.registry_name!r}, registered as {name!r}")
         return cls
 
+    def __contains__(self, name: object) -> bool:  # a name check imports no model
+        return name in MODEL_PATHS
+
     def __iter__(self) -> Iterator[str]:
         return iter(MODEL_PATHS)
 
@@ -52,14 +57,46 @@ def model_class(name: str) -> type[Recommender]:
         raise UnknownModelError(f"unknown model '{name}'; models are: {', '.join(MODELS)}") from None
 
 
-def make_model(name: str, **params: Any) -> Recommender:
+def make_model(name: str, *, preset: str | None = None, **params: Any) -> Recommender:
     """Build a registered model and check its parameters (``check_params``), so that a
-    bad name or value fails before any data is read."""
+    bad name or value fails before any data is read.
+
+    ``preset``: a protocol letter, "R" (rating prediction), "T" (top-N) or "S" (next
+    item), e.g. ``split.protocol``: start from the model's good setting for that task
+    (``tfrec.models.specs``; none for that protocol: the defaults); ``params`` override
+    its keys (``params_for``). None (default) or "none": the constructor's defaults.
+    ``make_model("mf", preset="T")`` is ``make_model("mf", feedback="implicit")``.
+    """
     cls = model_class(name)
-    _check_known(name, cls, params)
-    model = cls(**params)
+    model = cls(**params_for(name, preset, **params))
     model.check_params()
     return model
+
+
+def preset_params(name: str, preset: str | None) -> dict[str, Any]:
+    """The parameters of model ``name``'s preset for protocol ``preset`` ("R", "T" or "S";
+    any case): those of its good setting that differ from the defaults, ``{}`` when it has
+    none for that protocol or ``preset`` is None or "none". UnknownModelError for an
+    unknown model or preset."""
+    spec = _spec(name)
+    if preset is None or preset.strip().lower() == "none":
+        return {}
+    protocol = preset.strip().upper()
+    if protocol not in PRESET_PROTOCOLS:
+        known = ", ".join(f"{key} ({task})" for key, task in PRESET_PROTOCOLS.items())
+        raise UnknownModelError(f"unknown preset '{preset}'; presets are the protocols {known}, or none")
+    return dict(spec.presets.get(protocol, {}))
+
+
+def params_for(name: str, preset: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """The parameters model ``name`` gets: its preset for protocol ``preset`` (see
+    ``preset_params``), then ``overrides`` on top (an override wins over the preset's
+    value). Parameters not in either keep the constructor's defaults and are not in the
+    result. UnknownModelError for an unknown model, preset or parameter name; values are
+    checked by ``make_model``."""
+    params = {**preset_params(name, preset), **overrides}
+    _check_known(name, params)
+    return params
 
 
 def parse_param(name: str, text: str) -> tuple[str, Any]:
@@ -68,9 +105,8 @@ def parse_param(name: str, text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise UnknownModelError(f"parameter '{text}' is not of the form key=value")
     key, raw = (part.strip() for part in text.split("=", 1))
-    cls = model_class(name)
-    _check_known(name, cls, {key: raw})
-    spec = cls.PARAMS[key]
+    _check_known(name, {key: raw})
+    spec = _spec(name).params[key]
     try:
         value = spec.parse(raw)
     except ValueError:
@@ -79,17 +115,29 @@ def parse_param(name: str, text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _check_known(name: str, cls: type[Recommender], params: dict[str, Any]) -> None:
+def _spec(name: str) -> ModelSpec:
+    """The spec of model ``name``: its entry in ``tfrec.models.specs.SPECS`` (imports no
+    model module), or, for a model registered in ``MODEL_PATHS`` only, one read from its
+    class: ``PARAMS``, the constructor's defaults, the docstring's first line and the
+    class's ``PRESETS`` (protocol -> parameters) if it has one."""
+    if name not in MODEL_PATHS:
+        raise UnknownModelError(f"unknown model '{name}'; models are: {', '.join(MODELS)}")
+    if name in SPECS:
+        return SPECS[name]
+    cls = model_class(name)
+    defaults = {key: parameter.default for key, parameter in cls.hyperparameters().items()}
+    description = (cls.__doc__ or name).strip().splitlines()[0]
+    return ModelSpec(description=description, params=dict(cls.PARAMS), defaults=defaults, presets=dict(getattr(cls, "PRESETS", {})))
+
+
+def _check_known(name: str, params: dict[str, Any]) -> None:
+    known = _spec(name).params
     for key in params:
-        if key not in cls.PARAMS:
-            raise UnknownModelError(f"model '{name}' has no parameter '{key}'; parameters are: {', '.join(cls.PARAMS) or 'none'}")
+        if key not in known:
+            raise UnknownModelError(f"model '{name}' has no parameter '{key}'; parameters are: {', '.join(known) or 'none'}")
 
 
-def describe_models() -> list[tuple[str, str, dict[str, Any]]]:
-    """(name, one-line description, {parameter: default}) for every registered model."""
-    rows = []
-    for name, cls in MODELS.items():
-        doc = inspect.getdoc(cls) or ""
-        defaults = {k: p.default for k, p in cls.hyperparameters().items()}
-        rows.append((name, doc.splitlines()[0] if doc else "", defaults))
-    return rows
+def describe_models() -> dict[str, ModelSpec]:
+    """Every registered model's spec (description, parameter rules and defaults, presets),
+    by name, in registry order; imports no model module (and so no TensorFlow)."""
+    return {name: _spec(name) for name in MODEL_PATHS}

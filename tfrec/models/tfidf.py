@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 
 from tfrec._keras import tf
-from tfrec.layers.tfidf import IDF_MODES, NORMS, TfidfVectorizer
+from tfrec.layers.tfidf import TfidfVectorizer
 from tfrec.models.base import Recommender, SimilarItems
 from tfrec.models.fit_inputs import FitInputs
 from tfrec.models.params import Param
+from tfrec.models.specs import SPECS
 
 
 class TfidfRecommender(SimilarItems, Recommender):
@@ -31,7 +32,9 @@ class TfidfRecommender(SimilarItems, Recommender):
     the profile away). Items given in ``history`` (no rating) weigh the training mean
     rating when ``rating_weighted`` and not ``centered``, else 1; for a known user they
     are added to the training items, an unknown user's profile is built from them alone
-    (``uses_history``).
+    (``uses_history``); with no known history item it gets the base class's fallback:
+    training popularity, scored as each item's share of the training interactions
+    (count / total, in [0, 1]).
 
     Scores: ``score(u, i) = cos(p_u, x_i) = p_u . x_i / (||p_u|| ||x_i||)`` (0 when either
     is the zero vector); ``similar_items(q)``: ``cos(x_q, x_i)``, which equals
@@ -51,16 +54,7 @@ class TfidfRecommender(SimilarItems, Recommender):
     """
 
     registry_name = "tfidf"
-    PARAMS: ClassVar[dict[str, Param]] = {
-        "lowercase": Param(bool, doc="lower-case the text before tokenising"),
-        "min_df": Param(int, minimum=1, doc="terms in fewer item texts are dropped (a number of documents)"),
-        "max_features": Param(int, minimum=1, optional="every term", doc="keep only the terms most frequent over the corpus"),
-        "idf": Param(str, choices=IDF_MODES, doc="idf formula: smooth (scikit-learn's default), plain, keras or none"),
-        "sublinear_tf": Param(bool, doc="term frequency 1 + ln(count) instead of the count"),
-        "norm": Param(str, choices=NORMS, doc="row normalisation of the item vectors"),
-        "rating_weighted": Param(bool, doc="weight each profile item by its rating"),
-        "centered": Param(bool, doc="weight each profile item by its rating minus the user's mean"),
-    }
+    PARAMS: ClassVar[dict[str, Param]] = SPECS["tfidf"].params
 
     @property
     def uses_history(self) -> bool:
