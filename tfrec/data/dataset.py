@@ -1,6 +1,7 @@
 """The one in-memory dataset type every data source produces and every model consumes."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -101,6 +102,31 @@ class Dataset:
             f"{self.n_items:,} items, catalog {len(self.items):,}, "
             f"sessions {'none' if self.sessions is None else self.sessions['session_id'].nunique()})"
         )
+
+
+def _column_bytes(column: str, values: pd.Series) -> bytes:
+    """The bytes of one interactions column, unambiguously: ids as their UTF-8 lengths
+    (int64) followed by the concatenated UTF-8 text, ratings as float32 and timestamps as
+    int64, little-endian."""
+    if column in ("user_id", "item_id"):
+        encoded = [str(value).encode("utf-8") for value in values]
+        return np.array([len(e) for e in encoded], dtype="<i8").tobytes() + b"".join(encoded)
+    return values.to_numpy(dtype="<f4" if column == "rating" else "<i8").tobytes()
+
+
+def interactions_fingerprint(interactions: pd.DataFrame) -> str:
+    """A stable hash of an interactions frame: ``"sha256:<hex>"`` over its (user_id, item_id,
+    rating, timestamp) rows in sorted order, so row order does not matter and any changed,
+    added or removed interaction does. Ratings are hashed as float32, timestamps as int64
+    (the `Dataset` dtypes). ML-100K: about 0.1 s."""
+    frame = interactions[list(INTERACTION_COLUMNS)]
+    codes = [pd.factorize(frame[column], sort=True)[0] for column in reversed(INTERACTION_COLUMNS)]
+    ordered = frame.iloc[np.lexsort(codes)]
+    digest = hashlib.sha256()
+    for column in INTERACTION_COLUMNS:
+        digest.update(column.encode("ascii"))
+        digest.update(_column_bytes(column, ordered[column]))
+    return f"sha256:{digest.hexdigest()}"
 
 
 def normalise_interactions(frame: pd.DataFrame) -> pd.DataFrame:

@@ -8,9 +8,11 @@ import tempfile
 from pathlib import Path
 
 from tfrec._keras import tf
+from tfrec.data.splits import Split
 from tfrec.export.catalog import CATALOG_ASSET, write_catalog
 from tfrec.export.layout import next_version, remove_stale_staging, staging_dir, versions
 from tfrec.export.paths import check_model_name, check_output_dir
+from tfrec.export.provenance import TRAINING_ASSET, training_record, write_training_record
 from tfrec.export.verify import check_saved_model, check_weights
 from tfrec.models.base import Recommender
 
@@ -18,7 +20,7 @@ METADATA_ASSET = "tfrec.json"
 #: Attempts at taking a version number before giving up (each is lost only to a concurrent export).
 _RENAME_ATTEMPTS = 100
 
-__all__ = ["CATALOG_ASSET", "METADATA_ASSET", "export_model", "metadata", "versions"]
+__all__ = ["CATALOG_ASSET", "METADATA_ASSET", "TRAINING_ASSET", "export_model", "metadata", "versions"]
 
 
 def metadata(model: Recommender) -> dict:
@@ -37,14 +39,16 @@ def metadata(model: Recommender) -> dict:
     }
 
 
-def _write_assets(model: Recommender, folder: Path) -> tuple[Path, Path]:
+def _write_assets(model: Recommender, folder: Path, split: Split | None) -> tuple[Path, Path, Path]:
     catalog = folder / CATALOG_ASSET
     ids = [item.decode() for item in model.items.ids.numpy()[1:]]
     titles = [title.decode() for title in model.item_titles.numpy()[1:]]
     write_catalog(catalog, ids, titles)
     meta = folder / METADATA_ASSET
     meta.write_text(json.dumps(metadata(model), indent=2, default=str), encoding="utf-8")
-    return catalog, meta
+    training = folder / TRAINING_ASSET
+    write_training_record(training, training_record(model, split))
+    return catalog, meta, training
 
 
 def _publish(staging: Path, model_dir: Path) -> Path:
@@ -61,7 +65,7 @@ def _publish(staging: Path, model_dir: Path) -> Path:
     raise ValueError(f"{model_dir}: no free version number after {_RENAME_ATTEMPTS} attempts (is another process exporting in a loop?)")
 
 
-def export_model(model: Recommender, export_dir: str | Path = "savedmodels", name: str | None = None) -> Path:
+def export_model(model: Recommender, export_dir: str | Path = "savedmodels", name: str | None = None, *, split: Split | None = None) -> Path:
     """Write ``model`` to ``<export_dir>/<name>/<version>/`` and return that folder.
 
     ``name`` defaults to the model's registry name; ``version`` is one more than the
@@ -81,7 +85,11 @@ def export_model(model: Recommender, export_dir: str | Path = "savedmodels", nam
     Signatures: ``recommend``, ``score`` and, where the model has them,
     ``similar_items`` (see ``tfrec.models.base``). Assets: ``catalog.jsonl`` (item id and
     title of every item the model can recommend; ``tfrec.export.catalog``) and
-    ``tfrec.json`` (model name, parameters, capabilities).
+    ``tfrec.json`` (model name, parameters, capabilities) and ``training.json``: what the
+    model was trained on (``tfrec.export.provenance.TrainingRecord``). Pass ``split``, the
+    ``tfrec.data.Split`` whose ``train`` part the model was fitted on, to record the data's
+    fingerprint, the split and its protocol; without it the record holds what the model
+    knows (the data name it was fitted on, its numbers of users, items and interactions).
     """
     if not bool(model.is_fitted.numpy()):
         raise ValueError(f"{model.registry_name}: fit the model before exporting it (model.fit(dataset) or tfrec.fit(model, data))")
@@ -95,11 +103,12 @@ def export_model(model: Recommender, export_dir: str | Path = "savedmodels", nam
     remove_stale_staging(model_dir)
     staging = staging_dir(model_dir)
     with tempfile.TemporaryDirectory() as asset_dir:
-        catalog, meta = _write_assets(model, Path(asset_dir))
+        catalog, meta, training = _write_assets(model, Path(asset_dir), split)
         root = tf.Module()
         root.model = model
         root.catalog = tf.saved_model.Asset(str(catalog))
         root.metadata = tf.saved_model.Asset(str(meta))
+        root.training = tf.saved_model.Asset(str(training))
         signatures = {key: fn.get_concrete_function() for key, fn in model.serving_functions().items()}
         try:
             tf.saved_model.save(root, str(staging), signatures=signatures)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pandas as pd
 from tfrec._keras import tf
 from tfrec.export.catalog import read_catalog
 from tfrec.export.layout import incomplete_reason, numbered_entries, version_number
+from tfrec.export.provenance import TrainingRecord, read_training_record, training_record
 from tfrec.export.savedmodel import METADATA_ASSET
 from tfrec.models.base import Recommender
 
@@ -102,18 +104,42 @@ def _decoded(ids: np.ndarray) -> np.ndarray:
     return np.array([item.decode("utf-8") for item in ids.ravel()], dtype=object).reshape(ids.shape)
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """Why ``recommend`` gave each row what it gave (``ServedModel.explain``), one entry per user.
+
+    known_user: bool[B], the user is in the training data.
+    fallback: bool[B], the row got the model's fallback (training popularity; see
+        ``ServedModel.fallback_description``): an unknown user with no history item the
+        model knows, or any unknown user for a model that does not read histories.
+    unknown_history: per row, the history items the model does not know (ignored by it), as given, in input order.
+    excluded: int[B], how many distinct items were kept out of the row as already seen:
+        the user's training items and the known history items.
+    """
+
+    known_user: np.ndarray
+    fallback: np.ndarray
+    unknown_history: list[list[str]]
+    excluded: np.ndarray
+
+
 class ServedModel:
     """The serving signatures of one model, with input checks and string outputs."""
 
     #: The integer version loaded by ``load`` (None for an in-memory model or a folder not named by a number).
     version: int | None = None
 
-    def __init__(self, functions: dict[str, Callable[..., dict]], meta: dict[str, Any], catalog: pd.DataFrame, path: Path | None = None):
+    def __init__(self, functions: dict[str, Callable[..., dict]], meta: dict[str, Any], catalog: pd.DataFrame, path: Path | None = None,
+                 trained_on: TrainingRecord | None = None, tables: Any = None):
         self._functions = functions
         self.metadata = meta
         self.catalog = catalog
         self.path = path
+        #: What the model was trained on (``training.json``); None for exports made before tfrec recorded it.
+        self.trained_on = trained_on
+        self._tables = tables  # the model (or its restored object): users/items vocabularies and each user's training items
         self._titles = dict(zip(catalog["item_id"], catalog["title"]))
+        self._lookups: tuple[dict[bytes, int], dict[bytes, int], np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -154,7 +180,7 @@ class ServedModel:
         loaded = tf.saved_model.load(str(version_dir))
         meta = json.loads((version_dir / "assets" / METADATA_ASSET).read_text(encoding="utf-8"))
         catalog = read_catalog(version_dir / "assets")
-        served = cls(dict(loaded.signatures), meta, catalog, version_dir)
+        served = cls(dict(loaded.signatures), meta, catalog, version_dir, read_training_record(version_dir / "assets"), getattr(loaded, "model", None))
         served.version = version_number(version_dir)
         served._loaded = loaded  # keep the resources alive
         return served
@@ -171,7 +197,7 @@ class ServedModel:
                 "title": [t.decode() for t in model.item_titles.numpy()[1:]],
             }
         )
-        return cls(model.serving_functions(), metadata(model), catalog)
+        return cls(model.serving_functions(), metadata(model), catalog, trained_on=training_record(model), tables=model)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -186,8 +212,41 @@ class ServedModel:
     def signatures(self) -> list[str]:
         return sorted(self._functions)
 
+    @property
+    def uses_history(self) -> bool:
+        """Unknown users are scored from their history (else they get the fallback)."""
+        return bool(self.metadata.get("uses_history", False))
+
+    @property
+    def fallback_description(self) -> str:
+        """What a fallback row holds and what its scores mean, in words."""
+        if self.name == "popularity":
+            return "the most popular items, scored by training interaction count (the model's own scores)"
+        return "the most popular items, scored by share of training interactions (count / total, in [0, 1])"
+
+    def describe(self) -> str:
+        """One line: model, version and what it was trained on."""
+        version = f"version {self.version}" if self.version is not None else "in memory"
+        where = f" ({self.path})" if self.path is not None else ""
+        trained = self.trained_on.describe() if self.trained_on is not None else "not recorded (exported before tfrec recorded it)"
+        return f"{self.name} {version}{where}, trained on {trained}"
+
     def title(self, item_id: str) -> str:
         return self._titles.get(item_id, "")
+
+    def _vocabularies(self) -> tuple[dict[bytes, int], dict[bytes, int], np.ndarray, np.ndarray]:
+        """(user index, item index, row_splits, item_indices) of the model's tables, read once;
+        the indexes map UTF-8 ids to positions (1-based, as the signatures' lookups)."""
+        if self._lookups is None:
+            if self._tables is None:
+                raise ValueError(f"model '{self.name}': this ServedModel has no vocabularies to explain results with")
+
+            def index(vocabulary) -> dict[bytes, int]:
+                return {value: position for position, value in enumerate(vocabulary.ids.numpy()) if position}
+
+            table = self._tables.user_items
+            self._lookups = (index(self._tables.users), index(self._tables.items), table.row_splits.numpy(), table.item_indices.numpy())
+        return self._lookups
 
     # ----------------------------------------------------------------- calls
     def _check_k(self, k: int) -> int:
@@ -199,15 +258,47 @@ class ServedModel:
             raise ValueError(f"k={k} is larger than the {self.n_items} items this model can recommend")
         return int(k)
 
-    def recommend(self, user_ids: Sequence[str] | str, history: Sequence[Sequence[str]] | None = None, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k item ids (str objects [B, k], "" where nothing is left) and scores (float32[B, k])."""
+    def recommend(
+        self, user_ids: Sequence[str] | str, history: Sequence[Sequence[str]] | None = None, k: int = 10, with_flags: bool = False
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-k item ids (str objects [B, k], "" where nothing is left) and scores (float32[B, k]);
+        with ``with_flags``, also ``fallback`` bool[B]: the row is the model's fallback
+        (``explain`` says more: unknown history items, items excluded as seen)."""
         users = _as_id_array(user_ids, "user_ids")
         k = self._check_k(k)
         padded = _pad_histories(history, len(users))
         out = self._functions["recommend"](
             user_id=tf.constant(users, tf.string), history=tf.constant(padded, tf.string, shape=padded.shape), k=tf.constant(k, tf.int32)
         )
-        return _decoded(out["item_ids"].numpy()), out["scores"].numpy()
+        ids, scores = _decoded(out["item_ids"].numpy()), out["scores"].numpy()
+        if with_flags:
+            return ids, scores, self.explain(users, padded).fallback
+        return ids, scores
+
+    def explain(self, user_ids: Sequence[str] | str, history: Sequence[Sequence[str]] | None = None) -> Explanation:
+        """For the same arguments as ``recommend``: which users are unknown, which rows get
+        the fallback, which history items the model does not know, how many seen items are
+        excluded (see `Explanation`). Computed from the model's vocabularies, without a call."""
+        users = _as_id_array(user_ids, "user_ids")
+        padded = history if isinstance(history, np.ndarray) and history.ndim == 2 else _pad_histories(history, len(users))
+        user_index, item_index, row_splits, item_indices = self._vocabularies()
+        known_user = np.zeros(len(users), bool)
+        fallback = np.zeros(len(users), bool)
+        unknown_history: list[list[str]] = []
+        excluded = np.zeros(len(users), np.int64)
+        def key(value: str | bytes) -> bytes:  # what the signature's lookup sees
+            return value if isinstance(value, bytes) else value.encode("utf-8")
+
+        for row, user in enumerate(users):
+            position = user_index.get(key(user), 0)
+            given = [item for item in padded[row] if item]
+            unknown_history.append([item for item in given if key(item) not in item_index])
+            known_history = {item_index[key(item)] for item in given if key(item) in item_index}
+            seen = set(item_indices[row_splits[position]: row_splits[position + 1]].tolist()) if position else set()
+            known_user[row] = position > 0
+            fallback[row] = not position and not (self.uses_history and known_history)
+            excluded[row] = len(seen | known_history)
+        return Explanation(known_user=known_user, fallback=fallback, unknown_history=unknown_history, excluded=excluded)
 
     def score(self, user_ids: Sequence[str] | str, item_ids: Sequence[str] | str) -> np.ndarray:
         """Score (predicted rating for rating models) of each (user, item) pair: float32[B]."""
