@@ -188,8 +188,8 @@ def test_interrupted_fit_resumes_from_its_checkpoint(demo_split, tmp_path):
 def test_tensorboard_run_has_curves_and_projector(demo_split, tmp_path):
     result = fit(MatrixFactorization(epochs=2), demo_split.train, verbose=0, logdir=tmp_path)
     run = result.run_dir
-    titles = (run / "metadata.tsv").read_text(encoding="utf-8").splitlines()
-    assert len(titles) == result.model.items.size - 1 and titles[0].startswith("Item_")
+    lines = (run / "metadata.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "title\tcategory" and len(lines) == result.model.items.size and lines[1].startswith("Item_")
     assert "metadata.tsv" in (run / "projector_config.pbtxt").read_text()
     assert list(run.glob("embeddings.ckpt-*.index"))
     assert list((run / "train").glob("events.out.tfevents.*"))

@@ -8,9 +8,11 @@
   the protocol's reference peer (``peers.REFERENCE_PEER``), and the serving-vs-numpy
   table;
 - ``bench.png``: bar charts (matplotlib, Agg backend) of each protocol's main metric
-  and of the protocol-T fit times;
-- ``runs/hparams/<stamp>/``: one TensorBoard run per row with its hparams (model,
-  kind, protocol, data) and metrics, so the HParams dashboard compares the rows.
+  and of the protocol-T fit times; without matplotlib (a bench extra), no chart and a
+  note (``NO_CHART_NOTE``) in the markdown, the JSON and the other files as always;
+- ``runs/hparams/<stamp>/``: one TensorBoard run per row with its hparams (model, data,
+  split, kind, protocol) and figures (the tags of ``tfrec train``), and the HParams
+  experiment of ``runs/hparams`` (headline metrics first), so the dashboard compares rows.
 
 ``write_scale(document, out_dir)`` writes, for one ``run_scale`` document, ``scale.json``
 and ``scale.md``: every entry at every size (fit, fit CPU, fit memory, the ratio to the
@@ -20,6 +22,7 @@ to its peer (``peer_table``), the data generation time and memory per size
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import time
@@ -45,8 +48,25 @@ COLUMNS = {
         ("p50 ms", "latency_p50_ms", 2), ("p99 ms", "latency_p99_ms", 2), ("peak MiB", "peak_mb", 0),
     ],
 }
+#: The note of a report written without matplotlib.
+NO_CHART_NOTE = "no chart: matplotlib is not installed (pip install -e .[bench])"
+
+
+def chart_available() -> bool:
+    """Whether matplotlib (a bench extra) can be imported, for the chart."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def _add_note(document: dict, note: str) -> None:
+    notes = document.setdefault("notes", [])
+    if note not in notes:
+        notes.append(note)
+
+
+#: The evaluation metrics among ``SCALAR_KEYS`` (TensorBoard tags ``eval_<split>/<metric>``).
+EVAL_KEYS = ("rmse", "mae", "recall@10", "recall@20", "ndcg@10", "hr@10", "map@10", "mrr@10", "coverage@10")
 SCALAR_KEYS = (
-    "rmse", "mae", "recall@10", "recall@20", "ndcg@10", "hr@10", "map@10", "mrr@10", "coverage@10",
+    *EVAL_KEYS,
     "fit_s", "fit_cpu_s", "export_s", "users_per_s", "latency_p50_ms", "latency_p99_ms", "peak_mb", "base_mb",
 )
 
@@ -260,16 +280,37 @@ def plot_scale(document: dict, path: Path) -> Path | None:
 
 
 # -------------------------------------------------------------- TensorBoard
-def _tag(key: str) -> str:
-    return key.replace("@", "_at_")
+def _row_split(row: dict) -> str:
+    """The split a bench row was measured on, as a run-name part: ``temporal``, ``leave-last``,
+    ``u1-u5`` (the mean over the official folds) or ``random`` (protocol R without fold files)."""
+    from tfrec.bench.runner import PROTOCOL_SPLIT
+
+    if row["protocol"] in PROTOCOL_SPLIT:
+        return PROTOCOL_SPLIT[row["protocol"]]
+    return "u1-u5" if "u1..u5" in row.get("split_note", "") else "random"
+
+
+def _row_tag(key: str, split: str) -> str:
+    """A row's figure as the scalar tag ``tfrec train`` uses: ``eval_<split>/<metric>``,
+    ``fit/fit_seconds``; the other bench figures ``bench/<key>``."""
+    from tfrec.models.tensorboard import FIT_SECONDS_TAG, eval_tag
+
+    if key == "fit_s":
+        return FIT_SECONDS_TAG
+    return eval_tag(split, key) if key in EVAL_KEYS else f"bench/{key}"
 
 
 def tensorboard_hparams(document: dict, logdir: Path) -> Path:
-    """One run per row under ``logdir/<stamp>``: hparams (model, kind, protocol, data)
-    and the row's metrics as scalars at step 0, plus the experiment config."""
+    """One run per row under ``logdir/<stamp>`` (trial id ``<stamp>/<row>``): hparams
+    ``model``, ``data``, ``split``, ``kind``, ``protocol`` (the five columns TensorBoard
+    shows first) and the row's figures as scalars at step 0 under the tags of ``tfrec
+    train`` (``eval_<split>/<metric>``, ``fit/fit_seconds``; others ``bench/<key>``); and
+    the HParams experiment of ``logdir`` (``tfrec.models.tensorboard.write_experiment``,
+    merged with earlier benches): each protocol's headline metrics first."""
     from tensorboard.plugins.hparams import api as hp
 
     from tfrec._keras import tf
+    from tfrec.models import tensorboard
 
     root = logdir / time.strftime("%Y%m%d-%H%M%S")
     n = 1
@@ -277,20 +318,28 @@ def tensorboard_hparams(document: dict, logdir: Path) -> Path:
         n += 1
         root = root.with_name(f"{root.name.split('~')[0]}~{n}")
     rows = [r for r in document["rows"] if r["status"] == "ok"]
-    present = [key for key in SCALAR_KEYS if any(key in r for r in rows)]
-    hparams = [hp.HParam("model", hp.Discrete(sorted({r["model"] for r in rows}) or [""])), hp.HParam("kind", hp.Discrete(["tfrec", "peer"])),
-               hp.HParam("protocol", hp.Discrete(["R", "S", "T"])), hp.HParam("data")]
-    root.mkdir(parents=True)
-    with tf.summary.create_file_writer(str(root)).as_default():
-        hp.hparams_config(hparams=hparams, metrics=[hp.Metric(_tag(key), display_name=key) for key in present])
     data_name = (document.get("data_summary") or {}).get("name", document["data"])
+    lead = {
+        "model": sorted({r["model"] for r in rows}),
+        "data": [data_name],
+        "split": sorted({_row_split(r) for r in rows}),
+        "kind": ["tfrec", "peer"],
+        "protocol": ["R", "T", "S"],
+    }
+    splits = {(r["protocol"], _row_split(r)) for r in rows}
+    tags = [tag for protocol, split in sorted(splits, key=lambda s: ("TRS".index(s[0]), s[1])) for tag in tensorboard.headline_tags(split, protocol)]
+    tags += [_row_tag(key, _row_split(r)) for key in SCALAR_KEYS for r in rows if isinstance(r.get(key), (int, float))]
+    root.mkdir(parents=True)
+    tensorboard.write_experiment(logdir, [tensorboard.hparam_info(name, str, values, differs=True) for name, values in lead.items()], list(dict.fromkeys(tags)))
     for row in rows:
         run = root / f"{row['protocol']}-{row['kind']}-{row.get('entry', row['model']).replace(':', '-').replace('=', '')}"
+        split = _row_split(row)
         with tf.summary.create_file_writer(str(run)).as_default():
-            hp.hparams({"model": row["model"], "kind": row["kind"], "protocol": row["protocol"], "data": data_name}, trial_id=run.name)
-            for key in present:
+            hparams = {"model": row["model"], "data": data_name, "split": split, "kind": row["kind"], "protocol": row["protocol"]}
+            hp.hparams(hparams, trial_id=f"{root.name}/{run.name}")
+            for key in SCALAR_KEYS:
                 if isinstance(row.get(key), (int, float)):
-                    tf.summary.scalar(_tag(key), float(row[key]), step=0)
+                    tf.summary.scalar(_row_tag(key, split), float(row[key]), step=0)
     return root
 
 
@@ -300,7 +349,9 @@ def write_all(document: dict, out_dir: Path, *, json_path=None, tensorboard: boo
     written: dict[str, Path] = {}
     if tensorboard:
         document["tensorboard"] = str(tensorboard_hparams(document, out_dir / "runs" / "hparams"))
-    if chart:
+    if chart and not chart_available():
+        _add_note(document, NO_CHART_NOTE)
+    elif chart:
         png = plot(document, out_dir / "bench.png")
         if png:
             document["chart"] = str(png)
@@ -436,8 +487,12 @@ def scale_markdown(document: dict) -> str:
 
 def write_scale(document: dict, out_dir: Path, *, json_path=None) -> None:
     out_dir = Path(out_dir)
-    chart = plot_scale(document, out_dir / "scale.png")
+    chart = plot_scale(document, out_dir / "scale.png") if chart_available() else None
+    if not chart_available():
+        _add_note(document, NO_CHART_NOTE)
     text = scale_markdown(document) + (f"\n![fit time against data size]({chart.name})\n" if chart else "")
+    if document.get("notes"):
+        text += "\nNotes:\n" + "".join(f"- {note}\n" for note in document["notes"])
     (out_dir / "scale.md").write_text(text, encoding="utf-8")
     for path in {out_dir / "scale.json", *([Path(json_path)] if json_path else [])}:
         path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")

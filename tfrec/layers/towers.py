@@ -99,7 +99,12 @@ CANDIDATE_EMBEDDINGS = ("item_embedding", "token_embedding", "category_embedding
 
 
 class _Tower(keras.layers.Layer):
-    """Embedding tables (sizes given) and a dense stack, as named trainable weights."""
+    """Embedding tables (sizes given) and a dense stack, as named trainable weights.
+
+    ``tower_weights`` keys: the table names, ``kernel_<l>``, ``bias_<l>``; the variables are
+    named after the tower, e.g. ``query_tower/user_embedding``, ``query_tower/dense_0/kernel``
+    (what the weight histograms of Keras' TensorBoard callback are called).
+    """
 
     def __init__(self, tables: dict[str, int], embedding_dim: int, output_dim: int, depth: int, seed: int, **kwargs):
         super().__init__(**kwargs)
@@ -107,13 +112,13 @@ class _Tower(keras.layers.Layer):
         self.tower_weights: dict[str, tf.Variable] = {}
         for offset, (name, rows) in enumerate(tables.items()):
             init = keras.initializers.RandomNormal(stddev=1.0 / embedding_dim**0.5, seed=seed + offset)
-            self.tower_weights[name] = self.add_weight(name=name, shape=(rows, embedding_dim), initializer=init)
+            self.tower_weights[name] = self.add_weight(name=f"{self.name}/{name}", shape=(rows, embedding_dim), initializer=init)
         width = embedding_dim * len(tables)
         for layer in range(depth):
             out = output_dim if layer == depth - 1 else 2 * output_dim
             init = keras.initializers.GlorotUniform(seed=seed + 100 + layer)
-            self.tower_weights[f"kernel_{layer}"] = self.add_weight(name=f"kernel_{layer}", shape=(width, out), initializer=init)
-            self.tower_weights[f"bias_{layer}"] = self.add_weight(name=f"bias_{layer}", shape=(out,), initializer="zeros")
+            self.tower_weights[f"kernel_{layer}"] = self.add_weight(name=f"{self.name}/dense_{layer}/kernel", shape=(width, out), initializer=init)
+            self.tower_weights[f"bias_{layer}"] = self.add_weight(name=f"{self.name}/dense_{layer}/bias", shape=(out,), initializer="zeros")
             width = out
 
 
