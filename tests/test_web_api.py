@@ -75,6 +75,7 @@ def test_model_list(client, fitted):
     assert popularity["version"] == "2" and popularity["model"] == "popularity"
     assert (popularity["n_users"], popularity["n_items"]) == (reference.metadata["n_users"], reference.metadata["n_items"])
     assert popularity["config"] == reference.metadata["config"]
+    assert popularity["trained_on"] == reference.trained_on.to_dict() and popularity["trained_on"]["data"] == fitted.split.train.name
     assert popularity["similar_items"] is False and popularity["signatures"] == ["recommend", "score"]
     assert covisit["similar_items"] is True and "similar_items" in covisit["signatures"] and covisit["version"] == "1"
 

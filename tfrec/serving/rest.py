@@ -45,10 +45,11 @@ The served versions come from a ``tfrec.serving.registry.ModelRegistry``, polled
 tfrec-only endpoints (under ``/tfrec/v1/``, a path TF Serving does not use; JSON, errors as above):
 
 - ``GET /tfrec/v1/models`` -> ``{"models": [{"name", "version": "3", "model", "n_users", "n_items",
-  "config", "signatures", "similar_items": bool, "uses_history", "predicts_ratings"}, ...],
+  "config", "signatures", "similar_items": bool, "uses_history", "predicts_ratings", "trained_on"}, ...],
   "limits": {"max_batch", "max_history", "max_k"}}``: every served model (sorted by name) with
-  what its ``assets/tfrec.json`` says it was trained on (``null`` fields when the asset is
-  missing or unreadable).
+  what its ``assets/tfrec.json`` says of it (``null`` fields when the asset is missing or
+  unreadable) and, as ``trained_on``, its ``assets/training.json`` record (data, fingerprint,
+  split, protocol, counts, trained_at, tfrec_version; ``null`` for exports made before it).
 - ``GET /tfrec/v1/models/{name}/catalog?q=toy&limit=20`` -> ``{"name", "version", "query",
   "matches": N, "items": [{"item_id", "title"}, ...]}``: the items of the loaded version's
   ``assets/catalog.jsonl`` whose title or id contains ``q`` (case-insensitive; an empty ``q``
@@ -92,6 +93,7 @@ from starlette.routing import Route
 
 from tfrec._keras import tf
 from tfrec.export.catalog import read_catalog
+from tfrec.export.provenance import read_training_record
 from tfrec.export.savedmodel import METADATA_ASSET
 from tfrec.serving.registry import LoadedVersion, ModelRegistry, ServableNotFound
 
@@ -459,11 +461,12 @@ def models_json(registry: ModelRegistry, cache: AssetCache, limits: Limits) -> d
         except ServableNotFound:  # dropped since names() was read
             continue
         meta = cache.get(loaded, "meta", read_meta) or {}
+        record = cache.get(loaded, "training", lambda version: read_training_record(version.path / "assets"))
         models.append({
             "name": name, "version": str(loaded.version), "model": meta.get("model"), "n_users": meta.get("n_users"),
             "n_items": meta.get("n_items"), "config": meta.get("config"), "signatures": sorted(loaded.functions),
             "similar_items": "similar_items" in loaded.functions, "uses_history": meta.get("uses_history"),
-            "predicts_ratings": meta.get("predicts_ratings"),
+            "predicts_ratings": meta.get("predicts_ratings"), "trained_on": None if record is None else record.to_dict(),
         })
     return {"models": models, "limits": {"max_batch": limits.max_batch, "max_history": limits.max_history, "max_k": limits.max_k}}
 
