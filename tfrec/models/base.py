@@ -10,8 +10,11 @@ serving contract shared by every model:
   items and every history item are excluded; the out-of-vocabulary slot never comes
   out. Ties break by lower item id. Slots with nothing left to recommend hold item id
   "" and score -inf. Unknown users with an empty history get the fallback: training
-  popularity (interaction counts). Models with ``uses_history`` score unknown users
-  from their history instead.
+  popularity, scored as each item's share of the training interactions (count / total,
+  in [0, 1]; ``popularity`` itself scores raw counts, its fallback being the model).
+  Models with ``uses_history`` score unknown users from their history instead (a
+  history of only unknown items counts as empty). ``ServedModel.explain`` says which
+  rows got the fallback.
 - ``score(user_id string[B], item_id string[B]) -> {score float32[B]}``: a predicted
   rating clipped to the training rating range for rating models (``predicts_ratings``;
   when the user or item is unknown, ``rating_fallback``: the training mean, or the
@@ -44,6 +47,7 @@ from tfrec.layers.popularity import PopularityCounts
 from tfrec.layers.vocabulary import IdVocabulary
 from tfrec.models.fit_inputs import FitInputs, fit_inputs
 from tfrec.models.params import Param, check_values
+from tfrec.models.progress import progress_verbosity
 from tfrec.models.tensorboard import tensorboard_run_dir
 
 _RECOMMEND_SIGNATURE = (
@@ -88,6 +92,8 @@ class Recommender(keras.Model):
     """Base class of every tfrec model (see the module docstring for the contract)."""
 
     registry_name: ClassVar[str] = ""
+    #: The name of the data the model was last fitted on ("tf.data" for a plain ``tf.data.Dataset``; None before fit).
+    fit_data_name: str | None = None
     #: The rule of every constructor keyword argument, in signature order (``tfrec.models.params``).
     PARAMS: ClassVar[dict[str, Param]] = {}
     #: The serving signatures compute at most this many rows (users, pairs, query items) at
@@ -232,6 +238,8 @@ class Recommender(keras.Model):
         TensorBoard tables use it), ``sessions``: for ``covisit`` (see ``FitInputs``).
         ``batch_size``: rows per step of the adapt pass (default 262144; fixed-weight
         models only: a trained model's training batch is its ``batch_size`` parameter).
+        ``verbose``: 0 (silent), 1 or ``"auto"`` (live progress bars on a terminal, one line
+        per pass or epoch when standard output is a file or pipe), 2 (one line per pass).
 
         Steps:
 
@@ -275,7 +283,7 @@ class Recommender(keras.Model):
                 raise ValueError(f"{self.registry_name} computes its weights in one pass over the data; epochs must be 1 (or unset), got {epochs!r}")
             if checkpoint_dir is not None:
                 raise ValueError(f"{self.registry_name} is a fixed-weight model: it has no training epochs to checkpoint (checkpoint_dir)")
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = progress_verbosity(verbose)
         callbacks = list(callbacks or [])
         in_memory = isinstance(x, Dataset)
         if in_memory:
@@ -284,6 +292,7 @@ class Recommender(keras.Model):
         name = x.name if in_memory else "tf.data"
         batches = None if in_memory else interaction_batches(x)
         inputs = fit_inputs(catalog, sessions, name)
+        self.fit_data_name = name
 
         log = InteractionLog(name)
         if verbose:
@@ -292,19 +301,21 @@ class Recommender(keras.Model):
             log.update_frame(x.interactions)  # already in memory: one pandas pass, no strings through tf.data
         else:
             n_batches = int(batches.cardinality())
-            progress = keras.utils.Progbar(n_batches if n_batches >= 0 else None, verbose=verbose, unit_name="batch")
+            live = verbose == 1 or (verbose == 2 and n_batches >= 0)  # verbose 2 prints its one line only for a known length
+            progress = keras.utils.Progbar(n_batches if n_batches >= 0 else None, verbose=verbose if live else 0, unit_name="batch")
+            step = 0
             for step, batch in enumerate(batches, start=1):
                 log.update_state(batch)
                 progress.update(step)
             if verbose and n_batches < 0:
-                print()  # a progress bar of unknown length does not end its line
+                print("" if live else f"{step:,} batches")  # a live bar of unknown length does not end its line
         user_ids, item_ids, indexed = log.finalize_state()
         self.users.set_ids(user_ids)
         self.items.set_ids(item_ids)
         self.prepare(indexed, inputs)
 
         if verbose:
-            print(f"{self.registry_name}: adapt pass over {len(indexed):,} interactions ({len(user_ids):,} users, {len(item_ids):,} items)")
+            print(f"{self.registry_name}: adapt pass, counting {len(indexed):,} interactions ({len(user_ids):,} users, {len(item_ids):,} items)")
         history = self._adapt(indexed, [] if self.trained else callbacks, verbose, batch_size or DEFAULT_FIT_BATCH)
         if self.trained:
             history = _as_history(self.train(indexed, inputs, callbacks=callbacks, verbose=verbose, epochs=epochs, checkpoint_dir=checkpoint_dir))
@@ -360,8 +371,13 @@ class Recommender(keras.Model):
         return tf.fill(tf.shape(user_idx), self.rating_range[1])
 
     def fallback_scores(self, batch_size: tf.Tensor) -> tf.Tensor:
-        counts = tf.cast(self.fallback.counts, tf.float32)
-        return tf.tile(counts[tf.newaxis, :], [batch_size, 1])
+        """What an unknown user with no known history item gets: float32[B, n_items + 1],
+        each item's share of the training interactions, count[i] / sum(count), in [0, 1]
+        (the counts of ``fallback``; the ranking is that of the counts). ``popularity``
+        overrides it: its fallback is the model itself, raw counts."""
+        counts = self.fallback.counts
+        share = tf.cast(counts / tf.maximum(tf.reduce_sum(counts), 1e-300), tf.float32)
+        return tf.tile(share[tf.newaxis, :], [batch_size, 1])
 
     # ------------------------------------------------------- serving functions
     @tf.function(input_signature=_RECOMMEND_SIGNATURE, autograph=False)

@@ -1,7 +1,6 @@
 """Matrix factorization trained with Keras ``fit`` on ``tf.data``: explicit or implicit feedback."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -14,10 +13,11 @@ from tfrec.layers.fold_in import ridge_fold_in
 from tfrec.layers.towers import batch_invariant_matmul
 from tfrec.models.fit_inputs import FitInputs
 from tfrec.models.params import Param
-from tfrec.models.trained import TRAINING_PARAMS, TrainedRecommender, shape_free_variable
+from tfrec.models.specs import MF_FEEDBACK, MF_SOLVERS, SPECS
+from tfrec.models.trained import TrainedRecommender, TrainingLogs, shape_free_variable
 
 
-class MatrixFactorizationNetwork(tfrs.Model):
+class MatrixFactorizationNetwork(TrainingLogs, tfrs.Model):
     """The Keras network ``mf`` fits: user and item embeddings (+ biases), one loss per feedback.
 
     Inputs per batch: ``user_idx`` int64[B], ``item_idx`` int64[B], ``rating`` float32[B].
@@ -41,6 +41,8 @@ class MatrixFactorizationNetwork(tfrs.Model):
     validation data, ``hit_rate_at_10``: the share of held-out (user, item) pairs whose
     item ranks in the user's top 10 among all items but the user's training items.
     """
+
+    VALIDATION_METRICS = ("hit_rate_at_10",)
 
     def __init__(
         self,
@@ -183,8 +185,8 @@ class AlsMatrixFactorizationNetwork(MatrixFactorizationNetwork):
         user_factors.assign(users)
         item_factors.assign(items)
         loss = objective / self.n_examples
-        metrics.update(loss=loss, regularization_loss=tf.zeros([], tf.float32), total_loss=loss)
-        return metrics
+        metrics["loss"] = loss
+        return self.shown_logs(metrics, training=True)
 
 
 class MatrixFactorization(TrainedRecommender):
@@ -213,13 +215,21 @@ class MatrixFactorization(TrainedRecommender):
     hit rate at 10 with implicit feedback), then (``refit``) refits on all of them for
     the best number of epochs.
 
-    Users the model has not seen are folded in from their ``history`` (no refit): the
+    Users the model has not seen are folded in from their ``history`` (no refit; with no
+    known history item they get the base class's fallback: training popularity, scored
+    as each item's share of the interactions, count / total in [0, 1]): the
     ridge solution of the training objective for one user, item factors fixed
     (``tfrec.layers.fold_in``):
 
     - explicit: ``p = (Q_H^T Q_H + l2 * |H|^0.5 * I)^-1 Q_H^T y`` with
       ``y_h = r_max - mu - b_h`` (history items count as top-rated), ``b_u = 0``;
     - implicit: ``p = (Q_H^T Q_H + w0 * nbar * G + l2 * |H| * I)^-1 Q_H^T 1``.
+
+    Presets (``tfrec.models.specs``): protocols T and S (top-N, next item) take
+    ``feedback="implicit"``, protocol R the defaults (explicit ratings).
+    ``make_model("mf", preset="T")`` (or ``preset=split.protocol``) builds the preset;
+    ``tfrec train`` and ``tfrec bench`` apply the split's. The constructor's defaults
+    are the explicit-rating model.
 
     Parameters:
         feedback: "explicit" (ratings) or "implicit" (interactions as positives).
@@ -245,23 +255,9 @@ class MatrixFactorization(TrainedRecommender):
     """
 
     registry_name = "mf"
-    FEEDBACK = ("explicit", "implicit")
-    SOLVERS = ("adam", "als")
-    PARAMS: ClassVar[dict[str, Param]] = {
-        "feedback": Param(str, choices=FEEDBACK, doc="explicit: predicted ratings; implicit: interactions as positives"),
-        "factors": Param(int, minimum=1, doc="dimension of the user and item vectors"),
-        "epochs": replace(TRAINING_PARAMS["epochs"], optional="8 with solver als (sweeps), 40 with adam"),
-        "batch_size": Param(int, minimum=1, optional="4096 explicit / 2048 implicit", doc="examples per gradient step"),
-        "learning_rate": TRAINING_PARAMS["learning_rate"],
-        "l2": Param(float, minimum=0, exclusive_minimum=True, optional="1.3 explicit; implicit 0.05 als / 0.01 adam", doc="factor penalty"),
-        "bias_l2": Param(float, minimum=0, doc="bias penalty (explicit)"),
-        "unobserved_weight": Param(float, minimum=0, doc="w0, weight of the squared scores of all user-item pairs (implicit)"),
-        "solver": Param(str, choices=SOLVERS, doc="als: one alternating-least-squares sweep per epoch; adam: mini-batch gradient steps"),
-        "validation_fraction": replace(TRAINING_PARAMS["validation_fraction"], optional="0 with solver als, 0.05 with adam"),
-        "patience": TRAINING_PARAMS["patience"],
-        "refit": TRAINING_PARAMS["refit"],
-        "seed": TRAINING_PARAMS["seed"],
-    }
+    FEEDBACK = MF_FEEDBACK
+    SOLVERS = MF_SOLVERS
+    PARAMS: ClassVar[dict[str, Param]] = SPECS["mf"].params
 
     def __init__(
         self,

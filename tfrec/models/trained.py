@@ -19,24 +19,35 @@ from tfrec.data.pipelines import epoch_batches, ordered_batches, split_validatio
 from tfrec.models.base import Recommender
 from tfrec.models.callbacks import ResumableCheckpoint
 from tfrec.models.fit_inputs import FitInputs
-from tfrec.models.params import Param
 from tfrec.models.tensorboard import tensorboard_run_dir, write_projector
 
-#: The rules of the training hyperparameters every trained model has (used in their ``PARAMS``).
-TRAINING_PARAMS: dict[str, Param] = {
-    "epochs": Param(int, minimum=1, doc="maximum number of epochs (early stopping may end sooner)"),
-    "learning_rate": Param(float, minimum=0, exclusive_minimum=True, doc="Adam's learning rate"),
-    "validation_fraction": Param(
-        float, minimum=0, maximum=0.5, exclusive_maximum=True,
-        doc="share of the training interactions held out for early stopping (0: none, all epochs)",
-    ),
-    "patience": Param(int, minimum=1, doc="epochs without improvement before early stopping"),
-    "refit": Param(
-        bool, optional="only under 1,000,000 training examples",
-        doc="after early stopping, refit on all training interactions for the best number of epochs (else keep the best weights)",
-    ),
-    "seed": Param(int, minimum=0, maximum=2**32 - 1, doc="seeds initialisation, validation slice and data order"),
-}
+
+class TrainingLogs:
+    """Mixin of the ``tfrs.Model`` networks (listed first among the bases): what their
+    ``train_step`` / ``test_step`` report (Keras' progress bar, ``History``, TensorBoard)
+    holds only figures that say something.
+
+    Left out: ``regularization_loss`` and ``total_loss`` while the network has no
+    regularization losses (they are then 0 and ``loss``), and, from training steps, the
+    metrics whose names start with one of ``VALIDATION_METRICS``: computed on validation
+    data only, they read 0 during training (their ``val_`` figures stay).
+    """
+
+    VALIDATION_METRICS: tuple[str, ...] = ()
+
+    def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return self.shown_logs(super().train_step(inputs), training=True)
+
+    def test_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return self.shown_logs(super().test_step(inputs), training=False)
+
+    def shown_logs(self, logs: dict[str, tf.Tensor], training: bool) -> dict[str, tf.Tensor]:
+        """``logs`` without the figures that say nothing (see the class docstring)."""
+        hidden = set() if self.losses else {"regularization_loss", "total_loss"}
+        return {
+            name: value for name, value in logs.items()
+            if name not in hidden and not (training and name.startswith(self.VALIDATION_METRICS))
+        }
 
 
 class TrainedRecommender(Recommender):
@@ -65,13 +76,13 @@ class TrainedRecommender(Recommender):
     7. ``finish_training(network, inputs)``: copy the learned weights into this model's
        serving variables (shape-free, so refitting on other data works) and precompute
        what serving needs; the network itself is not part of the exported model;
-    8. item embeddings with titles to TensorBoard's projector.
+    8. item embeddings with titles and categories to TensorBoard's projector.
 
     Subclasses set ``monitor`` (the validation metric early stopping watches) and
     implement ``training_columns``, ``build_network``, ``reset_weights``,
     ``finish_training`` and ``item_embeddings``. Hyperparameters they must have:
     ``epochs``, ``batch_size``, ``learning_rate``, ``validation_fraction``, ``patience``,
-    ``refit``, ``seed`` (their ``PARAMS`` take the shared rules from ``TRAINING_PARAMS``).
+    ``refit``, ``seed`` (their ``PARAMS`` take the shared rules from ``tfrec.models.specs.TRAINING_PARAMS``).
     """
 
     monitor = "val_loss"
@@ -218,6 +229,9 @@ class TrainedRecommender(Recommender):
         keras.utils.set_random_seed(int(self.seed))
         train_columns, val_columns = self.training_columns(indexed, inputs, holdout=True)
         max_epochs = self.epochs_ if epochs is None else int(epochs)
+        if verbose:
+            stopping = f", early stopping on {len(next(iter(val_columns.values()))):,} held-out examples" if val_columns is not None else ""
+            print(f"{self.registry_name}: training the network, {max_epochs} epochs at most{stopping}")
         network, history, best = self.fit_network(train_columns, val_columns, max_epochs, callbacks, verbose, checkpoint_dir, "search")
         if val_columns is not None:
             history["best_epoch"] = [float(best)]
@@ -226,14 +240,22 @@ class TrainedRecommender(Recommender):
                 all_columns, _ = self.training_columns(indexed, inputs, holdout=False)
                 run_dir = tensorboard_run_dir(callbacks)
                 refit_callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "refit"))] if run_dir else []
+                if verbose:
+                    print(f"{self.registry_name}: refit on all training data for the best epoch count ({best} epoch{'s' if best != 1 else ''})")
                 network, refit_history, _ = self.fit_network(all_columns, None, best, refit_callbacks, verbose, checkpoint_dir, "refit")
                 history.update({f"refit_{key}": value for key, value in refit_history.items()})
         self.finish_training(network, inputs)
         run_dir = tensorboard_run_dir(callbacks)
         if run_dir is not None:
             titles = [t.decode() for t in self.item_titles.numpy()[1:]]
-            write_projector(run_dir, self.item_embeddings(), titles)
+            write_projector(run_dir, self.item_embeddings(), titles, self.item_categories(inputs))
         return history
+
+    def item_categories(self, inputs: FitInputs) -> list[str]:
+        """The catalogue's ``category`` of the items (index 1..n), "" where it has none (projector labels)."""
+        ids = [i.decode("utf-8") for i in self.items.ids.numpy()[1:]]
+        categories = inputs.items.drop_duplicates("item_id").set_index("item_id")["category"]
+        return categories.reindex(ids).fillna("").astype(str).tolist()
 
 
 def shape_free_variable(initial: Any, dtype: tf.DType, name: str, rank: int) -> tf.Variable:

@@ -23,7 +23,8 @@ from tfrec.layers.towers import (
 from tfrec.models.fit_inputs import FitInputs
 from tfrec.models.optimizers import LazyAdam
 from tfrec.models.params import Param
-from tfrec.models.trained import TRAINING_PARAMS, TrainedRecommender
+from tfrec.models.specs import SPECS
+from tfrec.models.trained import TrainedRecommender, TrainingLogs
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -107,7 +108,7 @@ class AllItemsTopK(tfrs.layers.factorized_top_k.TopK):
         return top.values, tf.gather(self.item_range, top.indices)
 
 
-class TwoTowerNetwork(tfrs.Model):
+class TwoTowerNetwork(TrainingLogs, tfrs.Model):
     """The Keras network ``two_tower`` fits (``tfrs.Model``): towers + ``tfrs.tasks.Retrieval``.
 
     Inputs per batch: ``user_idx`` int64[B], ``item_idx`` int64[B] (the positive),
@@ -119,6 +120,8 @@ class TwoTowerNetwork(tfrs.Model):
     drawn from (seed, step)), so the query tower also learns to serve users from their
     history alone. Validation: ``tfrs.metrics.FactorizedTopK`` over all items.
     """
+
+    VALIDATION_METRICS = ("factorized_top_k/",)
 
     def __init__(
         self,
@@ -168,7 +171,8 @@ class TwoTower(TrainedRecommender):
     followed by any ``history`` passed to ``recommend``, most recent kept; a user outside
     the training data is the unknown-user id plus that history (the towers were trained
     for this case by user-id dropout), so the model serves new users from their history
-    without refitting. All candidate embeddings are computed once at the end of training
+    without refitting (with no known history item: the base class's fallback, training
+    popularity scored as each item's share of the interactions, count / total in [0, 1]). All candidate embeddings are computed once at the end of training
     into a non-trainable variable; serving runs the query tower and a brute-force top-k
     (the base class excludes seen items and breaks ties).
 
@@ -203,23 +207,7 @@ class TwoTower(TrainedRecommender):
 
     registry_name = "two_tower"
     monitor_mode = "max"
-    PARAMS: ClassVar[dict[str, Param]] = {
-        "embedding_dim": Param(int, minimum=1, doc="size of every id / token / category embedding"),
-        "output_dim": Param(int, minimum=1, doc="size of the query and candidate embeddings"),
-        "depth": Param(int, minimum=1, doc="dense layers per tower (1 = one linear projection)"),
-        "temperature": Param(float, minimum=0, exclusive_minimum=True, doc="softmax temperature of the retrieval loss"),
-        "learning_rate": TRAINING_PARAMS["learning_rate"],
-        "epochs": TRAINING_PARAMS["epochs"],
-        "batch_size": Param(int, minimum=1, doc="examples per gradient step"),
-        "history_length": Param(int, minimum=1, doc="how many recent items the query tower pools"),
-        "logq_correction": Param(bool, doc="subtract the log sampling probability from the in-batch logits"),
-        "user_dropout": Param(float, minimum=0, maximum=1, exclusive_maximum=True, doc="share of training examples whose user id is hidden"),
-        "min_token_count": Param(int, minimum=1, doc="title tokens used by fewer items are dropped"),
-        "validation_fraction": TRAINING_PARAMS["validation_fraction"],
-        "patience": TRAINING_PARAMS["patience"],
-        "refit": TRAINING_PARAMS["refit"],
-        "seed": TRAINING_PARAMS["seed"],
-    }
+    PARAMS: ClassVar[dict[str, Param]] = SPECS["two_tower"].params
 
     def __init__(
         self,
