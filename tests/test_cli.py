@@ -21,7 +21,7 @@ def test_train_exports_logs_and_writes_flat_json(trained):
     for key in ("recall@10", "recall@20", "ndcg@10", "hr@10", "map@10", "mrr@10", "coverage@10"):
         assert 0.0 <= metrics[key] <= 1.0
     assert (trained / "sm" / "popularity" / "1" / "saved_model.pb").is_file()
-    runs = list((trained / "runs").iterdir())
+    runs = [p for p in (trained / "runs").iterdir() if p.is_dir()]  # next to the folder's HParams experiment file
     assert len(runs) == 1 and any(p.name.startswith("events.out.tfevents") for p in runs[0].iterdir())
 
 

@@ -3,11 +3,16 @@
 Every command walks the one path: load data -> split -> fit -> export -> load the
 SavedModel -> evaluate through its signatures. User mistakes (unknown model, bad
 parameter, bad path, bad file) print one line and exit with code 2.
+
+Arguments are parsed, and model and split names checked, before TensorFlow is imported:
+``--help``, ``--version`` and such mistakes answer at once. TensorFlow's own log lines are
+hidden unless ``--verbose`` or ``TFREC_VERBOSE=1`` (see ``tfrec._keras.quiet_tensorflow``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -17,30 +22,40 @@ DEFAULT_SPLIT = "temporal"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from tfrec.data.splits import SPLIT_NAMES
+    from tfrec import __version__
+    from tfrec.data.split_names import SPLIT_NAMES
 
     parser = argparse.ArgumentParser(prog="tfrec", description="Classic recommenders as Keras models, served as SavedModels.")
+    parser.add_argument("--version", action="version", version=f"tfrec {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines too (also: environment TFREC_VERBOSE=1)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data_help = "demo (default), a MovieLens folder, a ratings CSV, or synthetic:N"
+    columns_help = ("with a CSV --data: the columns holding user, item, rating, time, e.g. user=uid,item=movie,rating=stars,time=ts "
+                    "(rating=none: implicit; default: the headers user_id or userId, item_id or movieId, rating, timestamp)")
     split_help = f"one of {', '.join(SPLIT_NAMES)} (default {DEFAULT_SPLIT})"
 
     train = commands.add_parser("train", help="fit, export, evaluate one model (or 'all')")
     train.add_argument("model", help="a model name (see 'tfrec models') or 'all'")
     train.add_argument("--data", default="demo", help=data_help)
+    train.add_argument("--columns", metavar="KEY=COLUMN,...", help=columns_help)
     train.add_argument("--split", default=DEFAULT_SPLIT, help=split_help)
     train.add_argument("--export-dir", default="savedmodels", help="where SavedModels go (default savedmodels)")
     train.add_argument("--logdir", default="runs", help="TensorBoard log folder (default runs)")
     train.add_argument("--checkpoint-dir", type=Path, metavar="DIR",
                        help="trained models (mf, two_tower): checkpoint every epoch under DIR/<model> and, when a fit there was "
                             "interrupted, resume it (same weights as an uninterrupted fit); default: no checkpoints")
-    train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="model parameter, repeatable")
+    train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="model parameter, repeatable; overrides the preset's value")
+    train.add_argument("--preset", default="auto", metavar="PRESET",
+                       help="the model's setting for a task: auto (default: the split's protocol), R (rating prediction), T (top-N), "
+                            "S (next item), or none (the constructor defaults); see 'tfrec models'")
     train.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser("evaluate", help="evaluate an exported SavedModel on a split")
     evaluate.add_argument("savedmodel", help="a SavedModel folder, or a model folder holding versions")
     evaluate.add_argument("--data", default="demo", help=data_help)
+    evaluate.add_argument("--columns", metavar="KEY=COLUMN,...", help=columns_help)
     evaluate.add_argument("--split", default=DEFAULT_SPLIT, help=split_help)
     evaluate.add_argument("--json", type=Path, help="write the metrics to this JSON file")
 
@@ -51,6 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("-k", type=int, default=10, help="number of items (default 10)")
 
     commands.add_parser("models", help="list the models and their parameters")
+
+    versions = commands.add_parser("versions", help="list the SavedModel versions of each model; --prune deletes old ones")
+    versions.add_argument("savedmodels", nargs="?", default="savedmodels", metavar="SAVEDMODELS_DIR",
+                          help="folder of model folders (<name>/<version>/) (default savedmodels)")
+    versions.add_argument("--model", metavar="NAME", help="only this model folder (default: all)")
+    versions.add_argument("--prune", action="store_true",
+                          help="delete each model's complete versions older than its newest --keep (never the served one, "
+                               "never an incomplete version or an export in progress)")
+    versions.add_argument("--keep", type=int, metavar="N", help="with --prune: complete versions kept per model (default 3)")
+    versions.add_argument("--dry-run", action="store_true", help="with --prune: only say what would be deleted")
+    versions.add_argument("--logdir", metavar="DIR",
+                          help="also list (and with --prune, prune to the newest --keep per model) the TensorBoard runs in DIR, e.g. runs")
 
     serve = commands.add_parser("serve", help="serve every model folder over HTTP with TF Serving's REST API")
     serve.add_argument("savedmodels", nargs="?", default="savedmodels", metavar="SAVEDMODELS_DIR",
@@ -66,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="every model against its peers on protocols R, T, S: quality, speed, memory")
     bench.add_argument("--data", default="demo", help=data_help)
+    bench.add_argument("--columns", metavar="KEY=COLUMN,...", help=columns_help)
     bench.add_argument("--protocol", default="all", help="R, T, S, a comma list of them, or all (default)")
     bench.add_argument("--models", default="all",
                        help="comma-separated tfrec models or variants (item_knn:neighbours=100), 'all' (default) or 'none'")
@@ -105,16 +133,17 @@ def _train_one(name: str, params: dict[str, Any], split, args) -> dict[str, Any]
     from tfrec.evaluation.evaluate import evaluate
     from tfrec.export import export_model
     from tfrec.models import make_model
-    from tfrec.models.tensorboard import write_scalars
+    from tfrec.models.tensorboard import write_evaluation
     from tfrec.serving import ServedModel
     from tfrec.training import fit
 
     verbose = 0 if args.quiet else 1
     model = make_model(name, **params)
-    result = fit(model, split.train, logdir=args.logdir, verbose=verbose, checkpoint_dir=_checkpoint_dir(args, model))
-    path = export_model(model, args.export_dir)
+    result = fit(model, split.train, logdir=args.logdir, split=split.name, verbose=verbose, checkpoint_dir=_checkpoint_dir(args, model))
+    path = export_model(model, args.export_dir, split=split)
     metrics = evaluate(ServedModel.load(path), split, verbose=verbose)
-    write_scalars(result.run_dir, metrics, prefix=f"eval_{split.name}/")
+    if result.run_dir is not None:  # --logdir "": no TensorBoard run (else the events land in ./None)
+        write_evaluation(result.run_dir, split.name, metrics, split.protocol)
     print(f"{name}: fitted in {result.fit_seconds:.2f}s | SavedModel {path} | TensorBoard run {result.run_dir}")
     return {"model": name, **metrics, "fit_s": result.fit_seconds}
 
@@ -141,9 +170,34 @@ def _check_train_outputs(args, names: list[str]) -> None:
         check_output_file(args.json, "--json")
 
 
+def _print_preset(name: str, preset: str | None, overrides: dict[str, Any]) -> None:
+    """One line naming the preset values model ``name`` gets (those ``--param`` does not
+    override): ``mf: preset T (feedback=implicit); ...``; nothing when there are none."""
+    from tfrec.models.registry import preset_params
+
+    applied = {key: value for key, value in preset_params(name, preset).items() if key not in overrides}
+    if applied:
+        settings = " ".join(f"{key}={_cli_value(value)}" for key, value in applied.items())
+        print(f"{name}: preset {preset.upper()} ({settings}); override with --param KEY=VALUE, or --preset none for the constructor defaults")
+
+
+def _cli_value(value: Any) -> str:
+    """A parameter value as ``--param`` takes it: none, true / false, numbers and strings as written."""
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _model_header(index: int, total: int, name: str) -> str:
+    """The line before each model of ``train all``: ``[3/7] covisit``."""
+    return f"[{index}/{total}] {name}"
+
+
 def _cmd_train(args) -> int:
     from tfrec.data import load_data, make_split
+    from tfrec.data.split_names import SPLIT_PROTOCOLS
     from tfrec.models import MODELS, make_model, model_class, parse_param
+    from tfrec.models.registry import params_for
 
     names = list(MODELS) if args.model == "all" else [args.model]
     if args.model != "all":
@@ -151,19 +205,38 @@ def _cmd_train(args) -> int:
     if args.param and len(names) > 1:
         raise ValueError("--param applies to one model; name the model instead of 'all'")
     params = dict(parse_param(names[0], text) for text in args.param)
+    preset = SPLIT_PROTOCOLS.get(args.split) if args.preset == "auto" else args.preset
+    model_params = {name: params_for(name, preset, **params) for name in names}  # the preset for the task, then --param
     if args.model != "all":
-        make_model(args.model, **params)  # so do bad parameter values and combinations
+        make_model(args.model, **model_params[args.model])  # so do bad parameter values and combinations
     _check_train_outputs(args, names)  # and path mistakes, before any data is read or model fitted
-    split = make_split(load_data(args.data), args.split)
+    split = make_split(load_data(args.data, columns=_columns(args)), args.split)
     print(f"data {split.train.name}, split {split.name} (protocol {split.protocol}): "
           f"{len(split.train.interactions):,} train / {len(split.test):,} test interactions")
-    rows = [_train_one(name, params, split, args) for name in names]
+    rows = []
+    for index, name in enumerate(names, start=1):
+        if len(names) > 1:
+            print(f"\n{_model_header(index, len(names), name)}", flush=True)
+        _print_preset(name, preset, params)
+        rows.append(_train_one(name, model_params[name], split, args))
     columns = ["model"] + [c for c in rows[0] if c != "model"]
     print()
     print(_format_table(rows, columns))
     if args.json:
         args.json.write_text(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
     return 0
+
+
+def _columns(args) -> dict[str, str | None] | None:
+    """``--columns`` as ``load_data``'s ``columns`` (None when not given); one-line ``ValueError``
+    for a malformed value or a ``--data`` that is not a CSV file."""
+    from tfrec.data.csv_columns import parse_columns
+
+    if args.columns is None:
+        return None
+    if not args.data.lower().endswith(".csv"):
+        raise ValueError(f"--columns applies to a ratings CSV file (--data FILE.csv), not to --data {args.data}")
+    return parse_columns(args.columns)
 
 
 def _cmd_evaluate(args) -> int:
@@ -174,9 +247,13 @@ def _cmd_evaluate(args) -> int:
 
     if args.json:
         check_output_file(args.json, "--json")
+    columns = _columns(args)
     served = ServedModel.load(args.savedmodel)
-    print(f"{served.name} version {served.version} ({served.path})")
-    split = make_split(load_data(args.data), args.split)
+    print(served.describe())
+    split = make_split(load_data(args.data, columns=columns), args.split)
+    warning = _training_mismatch(served, split, args)
+    if warning:
+        print(f"tfrec: warning: {warning}", file=sys.stderr)
     metrics = evaluate(served, split, verbose=1)
     print(_format_table([{"model": served.name, **metrics}], ["model", *metrics]))
     if args.json:
@@ -184,28 +261,129 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _training_mismatch(served, split, args) -> str | None:
+    """One line when ``split`` is not what ``served`` was trained on (other data, another
+    split, changed data), naming the versions beside it that were, if any."""
+    from tfrec.data.dataset import interactions_fingerprint
+    from tfrec.export.provenance import mismatch, versions_trained_on
+
+    fingerprint = interactions_fingerprint(split.train.interactions)
+    reason = mismatch(served.trained_on, split.train.name, split.name, fingerprint)
+    if reason is None:
+        return None
+    line = f"{served.name} version {served.version}: {reason}"
+    if served.version is None:
+        return line
+    matching = [v for v in versions_trained_on(served.path.parent, split.train.name, fingerprint) if v != served.path]
+    if matching:
+        command = shlex.join(["tfrec", "evaluate", str(matching[0]), "--data", args.data, "--split", args.split])
+        return f"{line}; {served.path.parent} holds versions trained on other data: to evaluate the one trained on this, run: {command}"
+    command = shlex.join(["tfrec", "train", served.name, "--data", args.data, "--split", args.split])
+    return f"{line}; no version in {served.path.parent} was trained on it: {command}"
+
+
+def _recommend_notes(served, user: str, history: list[str]) -> list[str]:
+    """The lines ``tfrec recommend`` prints before its table: the history with titles, the
+    fallback and unknown history items (as warnings), the number of seen items excluded."""
+    explained = served.explain([user], [history])
+    data = served.trained_on.data if served.trained_on is not None and served.trained_on.data else "the model's"
+    lines = []
+    if history:
+        lines.append("history: " + "; ".join(f"{item} {served.title(item)!r}" if served.title(item) else f"{item} (unknown)" for item in history))
+    if not explained.known_user[0]:
+        then = f"showing the model's fallback: {served.fallback_description}" if explained.fallback[0] else "recommending from the history alone"
+        lines.append(f"tfrec: warning: user {user} is not in the training data ({data}): {then}")
+    unknown = explained.unknown_history[0]
+    if unknown:
+        lines.append(f"tfrec: warning: {len(unknown)} of {len(history)} history items are unknown to the model and were ignored: {', '.join(unknown)}")
+    lines.append(f"excluded {explained.excluded[0]} already-seen item{'s' if explained.excluded[0] != 1 else ''}")
+    return lines
+
+
 def _cmd_recommend(args) -> int:
     from tfrec.serving import ServedModel
 
     served = ServedModel.load(args.savedmodel)
-    history = [[h.strip() for h in args.history.split(",") if h.strip()]]
-    item_ids, scores = served.recommend([args.user], history=history, k=args.k)
+    history = [h.strip() for h in args.history.split(",") if h.strip()]
+    item_ids, scores = served.recommend([args.user], history=[history], k=args.k)
     rows = [
         {"rank": rank, "item_id": item, "title": served.title(item), "score": float(score)}
         for rank, (item, score) in enumerate(zip(item_ids[0], scores[0]), start=1)
         if item
     ]
-    print(f"{served.name} version {served.version} ({served.path}) for user {args.user}:")
+    print(served.describe())
+    for line in _recommend_notes(served, args.user, history):
+        print(line, file=sys.stderr if line.startswith("tfrec: warning:") else sys.stdout)
+    print(f"top {args.k} for user {args.user}:")
     print(_format_table(rows, ["rank", "item_id", "title", "score"]))
     return 0
 
 
 def _cmd_models(args) -> int:
-    from tfrec.models import describe_models
+    from tfrec.models.registry import describe_models  # the specs only: no model module, no TensorFlow
 
-    for name, description, params in describe_models():
-        settings = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no parameters"
-        print(f"{name:12s} {description}\n{'':12s} {settings}")
+    print("\n\n".join(_model_table(name, spec) for name, spec in describe_models().items()))
+    return 0
+
+
+def _model_table(name: str, spec) -> str:
+    """One model of ``tfrec models``: its description, then one row per parameter (default,
+    allowed values, unit, meaning) and its presets (``tfrec.models.specs.ModelSpec``)."""
+    from dataclasses import replace
+
+    from tfrec.models.specs import PRESET_PROTOCOLS
+
+    rows = [("parameter", "default", "allowed values", "unit", "meaning")]
+    rows += [(key, _cli_value(spec.defaults[key]), replace(rule, unit="").rule(), rule.unit, rule.doc) for key, rule in spec.params.items()]
+    if not any(row[3] for row in rows[1:]):
+        rows = [row[:3] + row[4:] for row in rows]  # no parameter has a unit: no unit column
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    lines = [f"{name}: {spec.description}"]
+    lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+    if not spec.presets:
+        lines.append("  presets: none (the defaults for every protocol)")
+        return "\n".join(lines)
+    lines.append("  presets (tfrec train --preset, by default the split's protocol; other protocols: the defaults):")
+    lines += [
+        f"    {protocol} ({PRESET_PROTOCOLS[protocol]}): " + " ".join(f"{key}={_cli_value(value)}" for key, value in preset.items())
+        for protocol, preset in spec.presets.items()
+    ]
+    return "\n".join(lines)
+
+
+def _cmd_versions(args) -> int:
+    from tfrec.export.retention import DEFAULT_KEEP, format_size, list_runs, list_versions, prune_runs, prune_versions
+
+    if not args.prune and (args.dry_run or args.keep is not None):
+        raise ValueError("--keep and --dry-run apply to --prune")
+    if args.prune:
+        keep = DEFAULT_KEEP if args.keep is None else args.keep
+        doomed = prune_versions(args.savedmodels, keep=keep, model=args.model, dry_run=args.dry_run)
+        runs = prune_runs(args.logdir, keep=keep, model=args.model, dry_run=args.dry_run) if args.logdir else []
+        verb = "would delete" if args.dry_run else "deleted"
+        for info in doomed:
+            print(f"{verb} {info.path} ({info.exported_at}, {info.trained_on_text()}, {format_size(info.size_bytes)})")
+        for run in runs:
+            print(f"{verb} {run.path} ({run.written_at}, {format_size(run.size_bytes)})")
+        freed = format_size(sum(info.size_bytes for info in doomed) + sum(run.size_bytes for run in runs))
+        what = f"{len(doomed)} version{'s' if len(doomed) != 1 else ''}"
+        if args.logdir:
+            what += f" and {len(runs)} TensorBoard run{'s' if len(runs) != 1 else ''}"
+        print(f"{verb} {what} ({freed}); kept the newest {keep} of each model")
+        return 0
+    rows = [
+        {"model": info.model, "version": info.version, "served": "served" if info.served else ("" if info.complete else "incomplete"),
+         "exported": info.exported_at, "trained on": info.trained_on_text(), "size": format_size(info.size_bytes), "problem": info.problem or ""}
+        for info in list_versions(args.savedmodels, args.model)
+    ]
+    columns = ["model", "version", "served", "exported", "trained on", "size"] + (["problem"] if any(row["problem"] for row in rows) else [])
+    print(_format_table(rows, columns) if rows else f"{args.savedmodels}: no model versions")
+    if args.logdir:
+        runs = list_runs(args.logdir, args.model)
+        per_model = {run.model: [r for r in runs if r.model == run.model] for run in runs}
+        print(f"\nTensorBoard runs in {args.logdir}:")
+        print(_format_table([{"model": model, "runs": len(group), "newest": group[0].written_at, "size": format_size(sum(r.size_bytes for r in group))}
+                             for model, group in per_model.items()], ["model", "runs", "newest", "size"]))
     return 0
 
 
@@ -249,6 +427,7 @@ def _cmd_bench(args) -> int:
             raise ValueError(f"--param '{text}' is not of the form MODEL.KEY=VALUE (e.g. mf.epochs=3)")
         key, value = parse_param(model, setting)
         params.setdefault(model, {})[key] = value
+    columns = _columns(args)
     if args.scale is not None:
         if args.scale == "data":
             if not args.data.startswith("synthetic:"):
@@ -265,21 +444,40 @@ def _cmd_bench(args) -> int:
     if args.repeat != 1:
         raise ValueError("--repeat applies to --scale runs")
     run_bench(args.data, args.protocol, args.models, args.peers, out_dir=args.out, json_path=args.json, max_seconds=args.max_seconds,
-              max_memory_gb=args.max_memory_gb, isolate=not args.in_process, verbose=verbose, command=command, params=params)
+              max_memory_gb=args.max_memory_gb, isolate=not args.in_process, verbose=verbose, command=command, params=params, columns=columns)
     return 0
+
+
+def _check_names(args) -> None:
+    """Unknown model and split names fail here, before pandas or TensorFlow load (bench protocols fail in run_bench, as early)."""
+    from tfrec.data.split_names import SPLIT_NAMES
+    from tfrec.models.registry import MODELS, model_class
+
+    if args.command == "train" and args.model != "all" and args.model not in MODELS:  # the check imports no model
+        model_class(args.model)  # raises UnknownModelError naming the models
+    split = getattr(args, "split", None)
+    if split is not None and split not in SPLIT_NAMES:
+        raise ValueError(f"unknown split {split!r}; valid splits are: {', '.join(SPLIT_NAMES)}")
+
+
+def _verbose(args) -> bool:
+    return args.verbose or os.environ.get("TFREC_VERBOSE", "").strip() not in ("", "0")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    from tfrec.data.dataset import DataError
-    from tfrec.models import UnknownModelError
+    if not _verbose(args):
+        from tfrec._keras import quiet_tensorflow
+
+        quiet_tensorflow()
 
     handlers = {"train": _cmd_train, "evaluate": _cmd_evaluate, "recommend": _cmd_recommend, "models": _cmd_models, "bench": _cmd_bench,
-                "serve": _cmd_serve}
+                "serve": _cmd_serve, "versions": _cmd_versions}
     try:
+        _check_names(args)
         return handlers[args.command](args)
-    except (DataError, UnknownModelError, ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:  # DataError and UnknownModelError are ValueErrors
         print(f"tfrec: error: {error}", file=sys.stderr)
         return 2
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfrec.data.csv_columns import COLUMN_KEYS
 from tfrec.data.dataset import RATING_LIMIT, DataError, Dataset, id_sort_key
 
 logger = logging.getLogger(__name__)
@@ -490,7 +491,8 @@ def load_ratings_csv(
         columns[rating_col] = "float"
     if timestamp_col is not None:
         columns[timestamp_col] = "time"
-    fix = "Pass user_col=, item_col=, rating_col= (None for implicit data) or timestamp_col= to map yours."
+    fix = ("Pass user_col=, item_col=, rating_col= (None for implicit data) or timestamp_col= to map yours "
+           "(on the command line: --columns user=COL,item=COL,rating=COL,time=COL).")
     frame = _read_table(file, columns, sep=sep, encoding=encoding, fix=fix)
     n = len(frame)
     rating = np.ones(n, np.float32) if rating_col is None else frame[rating_col].to_numpy(np.float32)
@@ -534,7 +536,7 @@ def _read_items(
 # --------------------------------------------------------------------------- specs
 
 
-def load_data(spec: str | Path) -> Dataset:
+def load_data(spec: str | Path, columns: dict[str, str | None] | None = None) -> Dataset:
     """A Dataset from a short spec.
 
     - ``"demo"``: the notebook's toy data (`load_demo`);
@@ -542,10 +544,17 @@ def load_data(spec: str | Path) -> Dataset:
     - a directory: `load_movielens`;
     - a ``.csv`` file: `load_ratings_csv` with columns user_id, item_id (or MovieLens'
       userId, movieId), ``rating`` (implicit 1.0 when the file has no rating column) and
-      ``timestamp`` when present (else the row order). Call `load_ratings_csv` directly
-      to map other column names.
+      ``timestamp`` when present (else the row order). ``columns`` names other columns:
+      a dict with keys ``user``, ``item``, ``rating``, ``time`` (any subset; ``rating`` or
+      ``time`` None: implicit feedback, row order; see ``tfrec.data.csv_columns``); it
+      applies to a CSV file only (``DataError`` otherwise).
     """
     text = str(spec)
+    if columns is not None and not text.lower().endswith(".csv"):
+        raise DataError(f"columns (--columns) apply to a ratings .csv file, not to {text!r}")
+    unknown = sorted(set(columns or {}) - set(COLUMN_KEYS))
+    if unknown:
+        raise DataError(f"columns: unknown key(s) {', '.join(map(repr, unknown))}; keys are {', '.join(COLUMN_KEYS)}")
     if text == "demo":
         from tfrec.data.demo import load_demo
 
@@ -567,6 +576,9 @@ def load_data(spec: str | Path) -> Dataset:
         user_col, item_col = ("userId", "movieId") if movielens else ("user_id", "item_id")
         rating_col = None if found and "rating" not in found else "rating"
         timestamp_col = "timestamp" if "timestamp" in found else None
+        if columns:
+            user_col, item_col = columns.get("user", user_col), columns.get("item", item_col)
+            rating_col, timestamp_col = columns.get("rating", rating_col), columns.get("time", timestamp_col)
         return load_ratings_csv(
             path, user_col=user_col, item_col=item_col, rating_col=rating_col, timestamp_col=timestamp_col
         )
