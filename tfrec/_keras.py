@@ -57,6 +57,14 @@ def quiet_tensorflow() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def import_tensorflow():
+    """Import TensorFlow now (hidden start-up lines after `quiet_tensorflow`) and return it.
+    The command line calls it before a command that needs TensorFlow, so that no module
+    that imports ``tensorflow`` itself (TensorFlow Recommenders, TensorBoard) does it first."""
+    _load()
+    return globals()["tf"]
+
+
 def __getattr__(name: str):
     if name in _LAZY_NAMES:
         _load()
@@ -122,4 +130,4 @@ def _check_legacy_keras(tensorflow) -> None:
 if "tensorflow" in sys.modules:  # already imported by the user: check its Keras now, as before
     _load()
 
-__all__ = ["keras", "quiet_tensorflow", "tf"]
+__all__ = ["import_tensorflow", "keras", "quiet_tensorflow", "tf"]

@@ -455,9 +455,19 @@ def _check_names(args) -> None:
 
     if args.command == "train" and args.model != "all" and args.model not in MODELS:  # the check imports no model
         model_class(args.model)  # raises UnknownModelError naming the models
+    if args.command == "bench" and args.protocol.strip().lower() != "all":
+        from tfrec.models.specs import PRESET_PROTOCOLS  # the protocol letters; imports no TensorFlow
+
+        unknown = [name.strip() for name in args.protocol.split(",") if name.strip().upper() not in PRESET_PROTOCOLS]
+        if unknown:
+            raise ValueError(f"unknown protocol '{unknown[0]}'; protocols are R, T, S or all")
     split = getattr(args, "split", None)
     if split is not None and split not in SPLIT_NAMES:
         raise ValueError(f"unknown split {split!r}; valid splits are: {', '.join(SPLIT_NAMES)}")
+
+
+#: The commands that run TensorFlow (the others answer without importing it).
+_TENSORFLOW_COMMANDS = ("train", "evaluate", "recommend", "bench", "serve")
 
 
 def _verbose(args) -> bool:
@@ -476,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
                 "serve": _cmd_serve, "versions": _cmd_versions}
     try:
         _check_names(args)
+        if args.command in _TENSORFLOW_COMMANDS:
+            from tfrec._keras import import_tensorflow
+
+            import_tensorflow()  # here, quietly: not first through a library that imports it itself
         return handlers[args.command](args)
     except (ValueError, FileNotFoundError) as error:  # DataError and UnknownModelError are ValueErrors
         print(f"tfrec: error: {error}", file=sys.stderr)
