@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-history", type=int, default=1000, help="most history items per row (default 1000)")
     serve.add_argument("--max-k", type=int, default=1000, help="largest k (default 1000)")
     serve.add_argument("--max-body-mb", type=float, default=64.0, help="largest request body in MiB (default 64)")
+    serve.add_argument("--access-log", action="store_true", help="log one line per request (off by default, as in TF Serving: it costs latency)")
 
     bench = commands.add_parser("bench", help="every model against its peers on protocols R, T, S: quality, speed, memory")
     bench.add_argument("--data", default="demo", help=data_help)
@@ -410,7 +411,7 @@ def _cmd_serve(args) -> int:
     limits = Limits(max_batch=args.max_batch, max_history=args.max_history, max_k=args.max_k,
                     max_body_bytes=int(args.max_body_mb * 1024 * 1024))
     app = create_app(registry, limits, poll_seconds=args.poll_seconds or None)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=args.access_log)
     return 0
 
 
