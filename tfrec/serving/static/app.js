@@ -81,7 +81,7 @@
     const parts = [];
     if (model.model && model.model !== model.name) parts.push(model.model);
     const record = model.trained_on;
-    const where = record && record.data ? ` ${record.data}${record.split ? ` (${record.split})` : ""}` : "";
+    const where = record && record.data ? ` ${record.data}${record.split ? ` (${record.split})` : ""}:` : "";
     parts.push(`trained on${where} ${number(model.n_users)} users × ${number(model.n_items)} items`);
     if (record && record.trained_at) parts.push(record.trained_at.slice(0, 10));
     return parts.join(" · ");
