@@ -112,6 +112,10 @@ def test_predict_columnar_and_row_match_the_savedmodel(client, fitted):
     np.testing.assert_array_equal(np.array(body["outputs"]["scores"], np.float32), scores)
     # serving_default and "" mean recommend
     assert _post(client, {"signature_name": "serving_default", "inputs": {"user_id": users, "history": padded, "k": 4}})[1] == body
+    # recommend in the row format: k the same in every instance; one prediction object per row
+    status, rows = _post(client, {"instances": [{"user_id": u, "history": h, "k": 4} for u, h in zip(users, padded)]})
+    assert status == 200
+    assert rows == {"predictions": [{"item_ids": i, "scores": s} for i, s in zip(body["outputs"]["item_ids"], body["outputs"]["scores"])]}
     # score, both formats; a single output drops its name (as TF Serving)
     expected = reference.score(users, items).tolist()
     status, columnar = _post(client, {"signature_name": "score", "inputs": {"user_id": users, "item_id": items}})
@@ -155,7 +159,9 @@ def test_empty_slots_are_empty_ids_with_minus_infinity(client, fitted):
     ({"inputs": {"user_id": ["u"] * 9, "history": [[]] * 9, "k": 2}}, 400, "--max-batch"),
     ({"inputs": {"user_id": ["u"], "history": [["a"] * 7], "k": 2}}, 400, "--max-history"),
     ({"signature_name": "score", "instances": [{"user_id": "u", "item_id": "i"}] * 9}, 400, "--max-batch"),
-    ({"instances": [{"user_id": "u", "history": []}]}, 400, "columnar format"),
+    ({"instances": [{"user_id": "u", "history": []}]}, 400, "missing input 'k'"),
+    ({"instances": [{"user_id": "u", "history": [], "k": 2}, {"user_id": "v", "history": [], "k": 3}]}, 400, "same value in every row"),
+    ({"instances": [{"user_id": "u", "history": [], "k": 3000}]}, 400, "--max-k"),
     ({"signature_name": "score", "instances": [{"user_id": "u"}]}, 400, "missing input 'item_id'"),
     ({"signature_name": "score", "instances": []}, 400, "empty"),
     ({"signature_name": "nope", "inputs": {}}, 400, "not found in signature def"),

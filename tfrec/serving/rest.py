@@ -21,10 +21,13 @@ tfrec decisions:
 
 - ``signature_name`` defaults to ``serving_default``, which means ``recommend`` (tfrec exports
   ``recommend``, ``score`` and sometimes ``similar_items``, and no ``serving_default`` key).
-- ``k`` is a scalar input (it sets the output width), so it cannot be batched: in the row format
-  a signature with a scalar input (``recommend``, ``similar_items``) is refused with 400, saying
-  to send the columnar format (``"inputs": {..., "k": 10}``). TF Serving has no other place for
-  it. ``score`` works in both formats.
+- ``k`` is a scalar input (it sets the output width), so it cannot be batched. The columnar
+  format carries it as it is (``"inputs": {..., "k": 10}``): the portable way, the one TF
+  Serving accepts. The row format is accepted too when every instance has the same ``k``
+  (``"instances": [{"user_id": "3", "history": [""], "k": 10}, ...]``): tfrec gives it to the
+  signature once and answers ``predictions``, one object per row; different values are a
+  400. TF Serving itself refuses a scalar input in the row format (it stacks every input
+  along a batch dimension), so a client meant for both servers uses the columnar format.
 - Values: strings are JSON strings, or ``{"b64": "..."}`` (base64 bytes) on input; a string output
   is a JSON string (``{"b64": ...}`` when its tensor name ends in ``_bytes`` or it is not UTF-8).
   Nested lists must be rectangular: pad histories with ``""`` (tfrec's padding id). Non-finite
@@ -311,10 +314,14 @@ def _columnar_inputs(key: str, specs: dict, inputs: Any, limits: Limits) -> dict
         raise ApiError(400, f"missing input{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} for signature '{key}' "
                             f"(its inputs: {', '.join(sorted(specs))})")
     tensors = {name: to_tensor(inputs[name], spec, name, limits) for name, spec in specs.items()}
+    _check_k(specs, tensors, limits)
+    return tensors
+
+
+def _check_k(specs: dict, tensors: dict[str, tf.Tensor], limits: Limits) -> None:
     for name, spec in specs.items():
         if spec.shape.rank == 0 and name == "k" and spec.dtype.is_integer and int(tensors[name]) > limits.max_k:
             raise ApiError(400, f"k = {int(tensors[name])} is over the limit of {limits.max_k} (--max-k)")
-    return tensors
 
 
 def _row_inputs(key: str, specs: dict, instances: Any, limits: Limits) -> dict[str, tf.Tensor]:
@@ -322,11 +329,6 @@ def _row_inputs(key: str, specs: dict, instances: Any, limits: Limits) -> dict[s
         raise ApiError(400, f"'instances' must be an array of objects, one per row, got {_json_type(instances)}")
     if not instances:
         raise ApiError(400, "'instances' is empty: send at least one row")
-    scalars = sorted(name for name, spec in specs.items() if spec.shape.rank == 0)
-    if scalars:
-        raise ApiError(400, f"signature '{key}' has the scalar input{'s' if len(scalars) > 1 else ''} {', '.join(map(repr, scalars))}, which the row "
-                            f"format ('instances') cannot carry (every row input is batched); send the columnar format instead: "
-                            f"{{\"signature_name\": \"{key}\", \"inputs\": {{{', '.join(f'{n!r}: ...' for n in sorted(specs))}}}}}".replace("'", '"'))
     if len(instances) > limits.max_batch:
         raise ApiError(400, f"'instances' has {len(instances)} rows, over the limit of {limits.max_batch} (--max-batch)")
     columns: dict[str, list] = {name: [] for name in specs}
@@ -342,7 +344,16 @@ def _row_inputs(key: str, specs: dict, instances: Any, limits: Limits) -> dict[s
             raise ApiError(400, f"instances[{row}]: {problem} for signature '{key}' (its inputs: {', '.join(sorted(specs))})")
         for name in specs:
             columns[name].append(instance[name])
-    return {name: to_tensor(columns[name], spec, f"instances[*].{name}", limits) for name, spec in specs.items()}
+    tensors = {name: to_tensor(columns[name], spec, f"instances[*].{name}", limits) for name, spec in specs.items() if spec.shape.rank > 0}
+    for name, spec in specs.items():
+        if spec.shape.rank == 0:  # a scalar input (k): the same value in every row, given once to the signature
+            if any(value != columns[name][0] for value in columns[name]):
+                raise ApiError(400, f"instances[*].{name}: the scalar input '{name}' must have the same value in every row (it applies to the "
+                                    f"whole request), got {sorted(set(map(str, columns[name])))[:5]}; send rows with different {name} as "
+                                    "separate requests, or use the columnar format ('inputs')")
+            tensors[name] = to_tensor(columns[name][0], spec, f"instances[0].{name}", limits)
+    _check_k(specs, tensors, limits)
+    return tensors
 
 
 def predict(loaded: LoadedVersion, request: Any, limits: Limits) -> dict[str, Any]:
