@@ -95,7 +95,7 @@ def test_a_model_registered_outside_the_specs_is_described_from_its_class(monkey
 @pytest.fixture
 def train_calls(monkeypatch):
     """`tfrec train` up to fitting: the parameters each model would be fitted with."""
-    import tfrec.cli as cli
+    import tfrec.cli.train as cli
 
     calls = {}
 

@@ -76,6 +76,7 @@ def test_evaluate_labels_its_bar(fitted, demo_split, capsys):
 
 def test_train_all_prints_a_header_before_each_model(monkeypatch, capsys, tmp_path):
     from tfrec import cli
+    from tfrec.cli import train
     from tfrec.models import MODELS
 
     trained = []
@@ -84,10 +85,10 @@ def test_train_all_prints_a_header_before_each_model(monkeypatch, capsys, tmp_pa
         trained.append(name)
         return {"model": name, "ndcg@10": 0.0}
 
-    monkeypatch.setattr(cli, "_train_one", fake_train_one)
+    monkeypatch.setattr(train, "_train_one", fake_train_one)
     assert cli.main(["train", "all", "--export-dir", str(tmp_path / "sm"), "--logdir", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     headers = [line for line in out.splitlines() if re.fullmatch(r"\[\d+/\d+\] \w+", line)]
     assert headers == [f"[{i}/{len(MODELS)}] {name}" for i, name in enumerate(MODELS, start=1)]
     assert trained == list(MODELS)
-    assert cli._model_header(3, 7, "covisit") == "[3/7] covisit"
+    assert train._model_header(3, 7, "covisit") == "[3/7] covisit"
