@@ -90,6 +90,7 @@ QUIET_SETTING = "import os, sys, tfrec.cli; tfrec.cli.main(sys.argv[1:]); print(
     [
         (["train", "nosuchmodel"], {"TF_CPP_MIN_LOG_LEVEL": "0"}, "3"),  # quiet by default, whatever the environment says
         (["--verbose", "train", "nosuchmodel"], {"TF_CPP_MIN_LOG_LEVEL": "0"}, "0"),  # --verbose: the user's setting stands
+        (["train", "nosuchmodel", "--verbose"], {"TF_CPP_MIN_LOG_LEVEL": "0"}, "0"),  # --verbose after the command too
         (["train", "nosuchmodel"], {"TFREC_VERBOSE": "1"}, "2"),  # TFREC_VERBOSE=1: tfrec's library default
     ],
 )

@@ -13,7 +13,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="tfrec", description="Classic recommenders as Keras models, served as SavedModels.")
     parser.add_argument("--version", action="version", version=f"tfrec {__version__}")
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines too (also: environment TFREC_VERBOSE=1)")
+    verbose_help = "show TensorFlow's log lines too (also: environment TFREC_VERBOSE=1)"
+    parser.add_argument("--verbose", action="store_true", help=verbose_help)
+    # ... also after the command (tfrec train mf --verbose); SUPPRESS keeps a command without it from resetting the top-level flag
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data_help = "demo (default), a MovieLens folder, a ratings CSV, or synthetic:N"
@@ -21,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(rating=none: implicit; default: the headers user_id or userId, item_id or movieId, rating, timestamp)")
     split_help = f"one of {', '.join(SPLIT_NAMES)} (default {DEFAULT_SPLIT})"
 
-    train = commands.add_parser("train", help="fit, export, evaluate one model (or 'all')")
+    train = commands.add_parser("train", parents=[verbose], help="fit, export, evaluate one model (or 'all')")
     train.add_argument("model", help="a model name (see 'tfrec models') or 'all'")
     train.add_argument("--data", default="demo", help=data_help)
     train.add_argument("--columns", metavar="KEY=COLUMN,...", help=columns_help)
@@ -38,14 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    evaluate = commands.add_parser("evaluate", help="evaluate an exported SavedModel on a split")
+    evaluate = commands.add_parser("evaluate", parents=[verbose], help="evaluate an exported SavedModel on a split")
     evaluate.add_argument("savedmodel", help="a SavedModel folder, or a model folder holding versions")
     evaluate.add_argument("--data", default="demo", help=data_help)
     evaluate.add_argument("--columns", metavar="KEY=COLUMN,...", help=columns_help)
     evaluate.add_argument("--split", default=DEFAULT_SPLIT, help=split_help)
     evaluate.add_argument("--json", type=Path, help="write the metrics to this JSON file")
 
-    recommend = commands.add_parser("recommend", help="top-k items for a user from a SavedModel")
+    recommend = commands.add_parser("recommend", parents=[verbose], help="top-k items for a user from a SavedModel")
     recommend.add_argument("savedmodel", help="a SavedModel folder, or a model folder holding versions")
     recommend.add_argument("--user", required=True, help="user id (unknown users get the model's fallback)")
     recommend.add_argument("--history", default="", help="comma-separated item ids the user interacted with")
@@ -65,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--logdir", metavar="DIR",
                           help="also list (and with --prune, prune to the newest --keep per model) the TensorBoard runs in DIR, e.g. runs")
 
-    serve = commands.add_parser("serve", help="serve every model folder over HTTP with TF Serving's REST API")
+    serve = commands.add_parser("serve", parents=[verbose], help="serve every model folder over HTTP with TF Serving's REST API")
     serve.add_argument("savedmodels", nargs="?", default="savedmodels", metavar="SAVEDMODELS_DIR",
                        help="folder of model folders (<name>/<version>/), each served under its folder name (default savedmodels)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -78,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-mb", type=float, default=64.0, help="largest request body in MiB (default 64)")
     serve.add_argument("--access-log", action="store_true", help="log one line per request (off by default, as in TF Serving: it costs latency)")
 
-    bench = commands.add_parser("bench", help="every model against its peers on protocols R, T, S: quality, speed, memory")
+    bench = commands.add_parser("bench", parents=[verbose], help="every model against its peers on protocols R, T, S: quality, speed, memory")
     bench.add_argument("--data", default="demo", help=data_help)
     bench.add_argument("--columns", metavar="KEY=COLUMN,...", help=columns_help)
     bench.add_argument("--protocol", default="all", help="R, T, S, a comma list of them, or all (default)")
