@@ -84,3 +84,65 @@ def test_masked_mean_averages_the_nonzero_entries_and_sums_gradient_rows():
         for r in used:
             expected_gradient[r] += weights / len(used)
     np.testing.assert_allclose(dense, expected_gradient, rtol=1e-6)
+
+
+TWO_REPLICAS = """
+import json
+import numpy as np
+from tfrec._keras import tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)  # two replicas, one process
+from tfrec.layers.retrieval import InBatchRetrieval, in_batch_softmax_loss
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+rng = np.random.default_rng(0)
+size, dim, local = 8, 4, 4
+queries, candidates = (rng.normal(size=(size, dim)).astype(np.float32) for _ in range(2))
+ids = tf.constant([3, 1, 3, 2, 5, 1, 7, 2], tf.int64)  # accidental hits within and across the two halves
+probability = tf.constant(rng.uniform(0.01, 0.5, size).astype(np.float32))
+tower = np.eye(dim, dtype=np.float32) + 0.1  # a shared weight, so that gradients flow through both sides
+
+weight = tf.Variable(tower)
+with tf.GradientTape() as tape:
+    single = in_batch_softmax_loss(queries @ weight, candidates @ weight, ids, probability, 0.5)
+single_gradient = tape.gradient(single, weight)
+
+with strategy.scope():
+    replicated = tf.Variable(tower)
+    task = InBatchRetrieval(temperature=0.5)
+
+
+def step():
+    rows = tf.range(local) + tf.distribute.get_replica_context().replica_id_in_sync_group * local
+    with tf.GradientTape() as tape:
+        loss = task(tf.gather(queries, rows) @ replicated, tf.gather(candidates, rows) @ replicated,
+                    candidate_sampling_probability=tf.gather(probability, rows), candidate_ids=tf.gather(ids, rows),
+                    compute_metrics=False, compute_batch_metrics=False)
+    return loss, tape.gradient(loss, replicated)
+
+
+losses, gradients = tf.function(lambda: strategy.run(step))()
+print(json.dumps({
+    "replicas": strategy.num_replicas_in_sync,
+    "single": float(single), "distributed": float(strategy.reduce("SUM", losses, axis=None)),
+    "gradient_difference": float(np.abs(strategy.reduce("SUM", gradients, axis=None).numpy() - single_gradient.numpy()).max()),
+}))
+"""
+
+
+@pytest.mark.slow
+def test_two_replicas_take_their_negatives_from_the_global_batch():
+    """Under a strategy with two replicas, each query's negatives are the other 7 candidates of the
+    global batch of 8 (not the 3 of its replica's half): the replicas' losses sum to the
+    single-process loss and their gradients to its gradient. Two logical CPUs need a fresh process."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got["replicas"] == 2
+    assert got["distributed"] == pytest.approx(got["single"], rel=1e-6)
+    assert got["gradient_difference"] < 1e-4

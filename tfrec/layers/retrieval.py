@@ -13,6 +13,13 @@ which is ``tfrs.tasks.Retrieval(temperature=..., remove_accidental_hits=True)``'
 separate [B, B] passes (labels, scaling, correction, mask, softmax, ...); compiled as
 one function, XLA fuses them into the logits matmul's neighbours, forward and backward.
 The tests check loss and gradients against TFRS's own task.
+
+Under a ``tf.distribute`` strategy with N > 1 replicas, TFRS's task takes its negatives
+from the local replica's batch only (global_batch / N - 1 per query, and a different
+logQ-corrected softmax). ``InBatchRetrieval`` gathers the candidates, their ids and
+sampling probabilities from every replica (``all_gather``, whose gradient flows back to
+each replica's towers) and computes ``cross_replica_softmax_loss``: the replicas' losses
+sum to the single-process loss on the global batch (tested with two replicas).
 """
 from __future__ import annotations
 
@@ -38,6 +45,31 @@ def in_batch_softmax_loss(
     hits = tf.logical_and(tf.equal(candidate_ids[:, tf.newaxis], candidate_ids[tf.newaxis, :]), others)
     scores = tf.where(hits, scores + MIN_FLOAT, scores)
     return tf.reduce_sum(tf.reduce_logsumexp(scores, axis=1) - tf.linalg.diag_part(scores))
+
+
+def cross_replica_softmax_loss(
+    queries: tf.Tensor, all_candidates: tf.Tensor, query_ids: tf.Tensor, all_candidate_ids: tf.Tensor,
+    all_sampling_probability: tf.Tensor | None, temperature: float | None, offset: tf.Tensor,
+) -> tf.Tensor:
+    """One replica's share of the in-batch softmax loss over the GLOBAL batch.
+
+    ``queries`` float32[b, d] and ``query_ids`` [b] are this replica's; ``all_candidates``
+    float32[B, d], ``all_candidate_ids`` [B] and ``all_sampling_probability`` [B] are every
+    replica's, gathered in replica order, so query k's positive is column ``offset + k``
+    (``offset`` = replica id x b). Same formula as ``in_batch_softmax_loss`` with the
+    labels shifted; the replicas' losses add up to that loss on the global batch, so
+    N replicas see global_batch - 1 negatives per query, as one process does.
+    """
+    scores = tf.linalg.matmul(queries, all_candidates, transpose_b=True)
+    if temperature is not None:
+        scores = scores / temperature
+    if all_sampling_probability is not None:
+        scores = scores - tf.math.log(tf.clip_by_value(all_sampling_probability, 1e-6, 1.0))
+    labels = tf.range(tf.shape(scores)[0]) + tf.cast(offset, tf.int32)
+    positive = tf.equal(tf.range(tf.shape(scores)[1])[tf.newaxis, :], labels[:, tf.newaxis])
+    hits = tf.logical_and(tf.equal(query_ids[:, tf.newaxis], all_candidate_ids[tf.newaxis, :]), tf.logical_not(positive))
+    scores = tf.where(hits, scores + MIN_FLOAT, scores)
+    return tf.reduce_sum(tf.reduce_logsumexp(scores, axis=1) - tf.gather(scores, labels, batch_dims=1))
 
 
 _compiled_loss = tf.function(in_batch_softmax_loss, jit_compile=True, reduce_retracing=True)
@@ -73,5 +105,13 @@ class InBatchRetrieval(tfrs.tasks.Retrieval):
                 compute_metrics=compute_metrics,
                 compute_batch_metrics=compute_batch_metrics,
                 score_mask=score_mask,
+            )
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:  # negatives from every replica's batch
+            offset = tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.shape(query_embeddings)[0]
+            probability = None if candidate_sampling_probability is None else context.all_gather(candidate_sampling_probability, axis=0)
+            return cross_replica_softmax_loss(
+                query_embeddings, context.all_gather(candidate_embeddings, axis=0), candidate_ids, context.all_gather(candidate_ids, axis=0),
+                probability, self._temperature, offset,
             )
         return _compiled_loss(query_embeddings, candidate_embeddings, candidate_ids, candidate_sampling_probability, self._temperature)
