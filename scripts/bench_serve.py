@@ -21,38 +21,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
 DEFAULT_MODELS = "popularity,item_knn,mf,two_tower"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_serving(port: int, model: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"tfrec serve exited with code {process.returncode}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", f"/v1/models/{model}")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"tfrec serve did not answer within {timeout:.0f} s")
 
 
 def request_body(user: str) -> bytes:
@@ -125,27 +101,20 @@ def main() -> None:
     args = parser.parse_args()
 
     from tfrec.data import load_data, make_split
+    from tfrec.serving.child_process import running_server
 
     users = sorted(make_split(load_data(args.data), "temporal").train.interactions["user_id"].astype(str).unique())
     models = [m for m in args.models.split(",") if m]
-    port = free_port()
-    command = [sys.executable, "-m", "tfrec", "serve", args.savedmodels, "--port", str(port), "--poll-seconds", "0", "--models", ",".join(models)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = []
-    try:
-        wait_until_serving(port, models[0], server)
+    options = ("--poll-seconds", "0", "--models", ",".join(models))
+    with running_server(args.savedmodels, *options, ready_path=f"/v1/models/{models[0]}", timeout=120.0) as url:
+        port = urlsplit(url).port
         for model in models:
             load(port, model, users, 4, 2.0)  # warm-up: traces, caches, connections
             many = load(port, model, users, args.clients, args.seconds)
             one = load(port, model, users, 1, args.seconds / 4)
             rows.append((model, many, one))
             print(f"{model}: {many['requests_per_s']:,.0f} requests/s with {args.clients} clients, {one['requests_per_s']:,.0f} with 1", flush=True)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
     from tfrec.serving import resolve_version_dir
 
     print(f"\n`tfrec serve` on 127.0.0.1, single-user recommend (k=10), {args.clients} clients x {args.seconds:.0f} s per model; "

@@ -282,7 +282,7 @@ def test_serve_command_answers_over_http(served_dir, fitted):
     import urllib.error
     import urllib.request
 
-    from serve_process import running_server
+    from tfrec.serving.child_process import running_server
 
     with running_server(served_dir, "--models", "popularity", ready_path="/v1/models/popularity") as url:
         base = f"{url}/v1/models"

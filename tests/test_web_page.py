@@ -7,7 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-from serve_process import running_server
+
+from tfrec.serving.child_process import running_server
 
 
 def _chromium() -> str:
