@@ -50,6 +50,8 @@ def test_bench_on_demo_writes_json_markdown_chart_and_hparams(demo_bench):
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = list((out / "runs" / "hparams").rglob("events.out.tfevents*"))
     assert {p.parent.name for p in runs} >= {"T-tfrec-popularity", "T-peer-ease"}
+    fits = [p.name for p in (out / "runs" / "fits").iterdir() if p.is_dir()]
+    assert len(fits) == 1 and fits[0].startswith("popularity-demo-temporal-")  # the fit's run is named by data and split
 
 
 @pytest.mark.slow

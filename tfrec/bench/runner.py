@@ -407,7 +407,8 @@ def _tfrec_job(job: dict, splits: list, verbose: int) -> dict[str, Any]:
     gc.collect()
     window, cpu = start_peak_window(), time.process_time()
     # scale runs time the fit alone: a TensorBoard run would log inside the timed fit
-    result = fit(model, split.train, logdir=None if job.get("scale") else job.get("logdir"), verbose=verbose if job.get("scale") else 0)
+    result = fit(model, split.train, logdir=None if job.get("scale") else job.get("logdir"), split=split.name,
+                 verbose=verbose if job.get("scale") else 0)
     out["fit_s"] = result.fit_seconds
     out["fit_cpu_s"] = time.process_time() - cpu
     out["fit_mb"] = peak_growth_mb(window)
