@@ -154,9 +154,14 @@ class InteractionLog:
         self.chunks.append((codes["user_id"], codes["item_id"], rating, timestamp))
         self.rows += len(frame)
 
-    def finalize_state(self) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    def finalize_state(self, allow_empty: bool = False) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """See the class docstring. ``allow_empty``: no rows give empty results (a worker
+        whose shard is empty) instead of a ``DataError``."""
         if not self.rows:
-            raise DataError(f"{self.source}: no interactions to fit on")
+            if not allow_empty:
+                raise DataError(f"{self.source}: no interactions to fit on")
+            empty = np.zeros(0, dtype=object)
+            return empty, empty, _frame(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64))
         user_codes, item_codes, rating, timestamp = (parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in zip(*self.chunks))
         self.chunks = []
         user_ids, user_rank = _sorted_ranks(self.users.vocabulary())
@@ -168,7 +173,49 @@ class InteractionLog:
             "timestamp": timestamp.astype(np.int64, copy=False),
         }
         del user_codes, item_codes
-        order = user_time_order(columns["user_idx"], columns["timestamp"], columns["item_idx"])
-        if order is not None:
-            columns = {key: value[order] for key, value in columns.items()}
-        return user_ids, item_ids, pd.DataFrame(columns, copy=False)  # copy=False: no block copy
+        return user_ids, item_ids, _frame(**columns)
+
+
+def _frame(user_idx: np.ndarray, item_idx: np.ndarray, rating: np.ndarray, timestamp: np.ndarray) -> pd.DataFrame:
+    """The indexed interactions as ``InteractionLog.finalize_state`` returns them: in
+    (user, timestamp, item) order, stable."""
+    columns = {"user_idx": user_idx, "item_idx": item_idx, "rating": rating.astype(np.float32, copy=False), "timestamp": timestamp}
+    order = user_time_order(user_idx, timestamp, item_idx)
+    if order is not None:
+        columns = {key: value[order] for key, value in columns.items()}
+    return pd.DataFrame(columns, copy=False)  # copy=False: no block copy
+
+
+def _in_sort_order(ids: np.ndarray) -> np.ndarray:
+    """The distinct ``ids`` in ``id_sort_key`` order."""
+    distinct = np.array(list(dict.fromkeys(ids.tolist())), dtype=object)
+    return _sorted_ranks(distinct)[0] if len(distinct) else distinct
+
+
+def combine_interaction_logs(user_ids: np.ndarray, item_ids: np.ndarray, indexed: pd.DataFrame, collectives, source: str) -> tuple:
+    """The vocabulary pass of a distributed fit, combined across workers.
+
+    Each worker passes what ``InteractionLog.finalize_state`` gave for its shard (its own
+    vocabularies and indices). Returns ``(user_ids, item_ids, shard, indexed)``: the
+    vocabularies of all workers' ids (gathered strings, in ``id_sort_key`` order: the
+    vocabularies a one-process fit builds), this worker's interactions re-indexed with
+    them, and every worker's (gathered: 28 bytes per interaction received by each worker,
+    the table the SavedModel holds), in the order of a one-process fit. That order is
+    exact because each user's rows are on one worker in their original order
+    (``tfrec.distribute.sharding``) and the sort is stable.
+    """
+    all_users = _in_sort_order(collectives.gather_strings(user_ids))
+    all_items = _in_sort_order(collectives.gather_strings(item_ids))
+    if len(all_users) == 0:
+        raise DataError(f"{source}: no interactions to fit on (on any worker)")
+    user_index = np.concatenate([[0], pd.Index(all_users).get_indexer(user_ids) + 1]).astype(np.int64)
+    item_index = np.concatenate([[0], pd.Index(all_items).get_indexer(item_ids) + 1]).astype(np.int64)
+    shard = _frame(
+        user_index[indexed["user_idx"].to_numpy()], item_index[indexed["item_idx"].to_numpy()],
+        indexed["rating"].to_numpy(np.float32), indexed["timestamp"].to_numpy(np.int64),
+    )
+    rows = np.stack([shard["user_idx"].to_numpy(), shard["item_idx"].to_numpy(), shard["rating"].to_numpy(np.float64).view(np.int64),
+                     shard["timestamp"].to_numpy()], axis=1)
+    rows = collectives.gather(rows.reshape(-1, 4))
+    indexed = _frame(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy().view(np.float64), rows[:, 3].copy())
+    return all_users, all_items, shard, indexed

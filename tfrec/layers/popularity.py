@@ -1,6 +1,8 @@
 """Item interaction counts, fitted from tf.data with the Keras adapt pattern."""
 from __future__ import annotations
 
+import numpy as np
+
 from tfrec._keras import keras, tf
 
 
@@ -40,6 +42,21 @@ class PopularityCounts(keras.layers.Layer):
             age = tf.cast(new_reference - timestamp, tf.float64)
             weights = weights * tf.pow(0.5, age / self.time_half_life)
         self.counts.scatter_add(tf.IndexedSlices(weights, item_idx))
+
+    def combine_state(self, collectives) -> None:
+        """Sum the workers' partial counts (``tfrec.distribute.collectives``). With time
+        decay, each worker's counts are first rescaled from its own latest timestamp to
+        the latest of all workers (equal to a one-process fit to about 1e-15 relative:
+        the decay factors are applied in two steps instead of one)."""
+        if not collectives.distributed:
+            return
+        counts = self.counts.numpy()
+        if self.time_half_life:
+            local = int(self._reference_time.numpy())
+            latest = collectives.max(local)
+            counts = counts * 0.5 ** ((latest - local) / float(self.time_half_life)) if local > -(2**62) else np.zeros_like(counts)
+            self._reference_time.assign(latest)
+        self.counts.assign(collectives.sum(counts))
 
     def finalize_state(self) -> None:
         self.built = True

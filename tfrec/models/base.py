@@ -32,6 +32,7 @@ fit their Keras network (``train``). CONTRIBUTING.md walks through adding a mode
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, ClassVar
 
@@ -41,7 +42,9 @@ import pandas as pd
 from tfrec._keras import keras, tf
 from tfrec.data.dataset import Dataset
 from tfrec.data.pipelines import DEFAULT_FIT_BATCH, indexed_batches, interaction_batches
-from tfrec.layers.interaction_log import InteractionLog
+from tfrec.distribute.collectives import Collectives
+from tfrec.distribute.sharding import shard_batches, shard_frame
+from tfrec.layers.interaction_log import InteractionLog, combine_interaction_logs
 from tfrec.layers.interaction_table import UserItemTable, mask_ragged
 from tfrec.layers.popularity import PopularityCounts
 from tfrec.layers.vocabulary import IdVocabulary
@@ -105,6 +108,7 @@ class Recommender(keras.Model):
     SERVING_CHUNK_ENTRIES: ClassVar[int] = 262_144
 
     def __init__(self, name: str | None = None):
+        _refuse_strategy_scope(f"build {self.registry_name or type(self).__name__}")
         super().__init__(name=name or self.registry_name or None)
         self.users = IdVocabulary(name="users")
         self.items = IdVocabulary(name="items")
@@ -129,6 +133,12 @@ class Recommender(keras.Model):
     @property
     def predicts_ratings(self) -> bool:
         """``score`` returns a predicted rating (clipped to the training range)."""
+        return False
+
+    @property
+    def data_parallel_training(self) -> bool:
+        """Every worker of a distributed fit trains (synchronous data parallelism); False:
+        the chief computes the weights from the combined state alone."""
         return False
 
     # ----------------------------------------------------------------- config
@@ -170,6 +180,12 @@ class Recommender(keras.Model):
     def update_state(self, batch: dict[str, tf.Tensor]) -> None:
         self.fallback.update_state(batch["item_idx"], batch["rating"], batch["timestamp"])
 
+    def combine_state(self, collectives: Collectives) -> None:
+        """Between the adapt pass and ``finalize_state``: add this worker's partial state
+        to the other workers' (``tfrec.distribute.collectives``); one worker: nothing to
+        do. Subclasses with state of their own extend it and call ``super().combine_state``."""
+        self.fallback.combine_state(collectives)
+
     def finalize_state(self) -> None:
         self.fallback.finalize_state()
         self.is_fitted.assign(True)
@@ -178,7 +194,7 @@ class Recommender(keras.Model):
         first_user = self.users.ids[1:2]
         self._set_save_spec({"user_id": first_user, "history": tf.zeros([1, 0], tf.string), "k": tf.constant(1, tf.int32)})
 
-    def train(self, indexed: pd.DataFrame, inputs: FitInputs, *, callbacks: list, verbose: int, epochs: int | None, checkpoint_dir) -> dict:
+    def train(self, indexed: pd.DataFrame, inputs: FitInputs, *, callbacks: list, verbose: int, epochs: int | None, checkpoint_dir, strategy=None) -> dict:
         """Learn trainable weights with Keras ``fit`` (trained models only)."""
         raise NotImplementedError(f"{self.registry_name} is not a trained model")
 
@@ -225,6 +241,7 @@ class Recommender(keras.Model):
         verbose: int | str = "auto",
         batch_size: int | None = None,
         checkpoint_dir: str | None = None,
+        strategy: tf.distribute.Strategy | None = None,
         **kwargs: Any,
     ) -> keras.callbacks.History:
         """Fit on a ``tf.data.Dataset`` of interactions, the one fitting path of every model.
@@ -240,6 +257,15 @@ class Recommender(keras.Model):
         models only: a trained model's training batch is its ``batch_size`` parameter).
         ``verbose``: 0 (silent), 1 or ``"auto"`` (live progress bars on a terminal, one line
         per pass or epoch when standard output is a file or pipe), 2 (one line per pass).
+        ``strategy``: a ``tf.distribute.Strategy`` (build the model and call ``fit`` outside
+        its ``scope()``: the model's string state cannot be mirrored). Under ``MultiWorkerMirroredStrategy`` every worker calls
+        ``fit`` on the same data and keeps its shard (``tfrec.distribute.sharding``: rows by
+        a stable hash of the user id); the vocabularies and the interaction table are
+        gathered, each worker counts its shard in the adapt pass and ``combine_state``
+        adds the partial state across workers, so the chief (worker 0) ends with the
+        weights of a one-process fit; other workers of a fixed-weight model stop there
+        (their model is not fitted and exports nothing). Trained models train data-parallel
+        (``TrainedRecommender.train``).
 
         Steps:
 
@@ -247,9 +273,9 @@ class Recommender(keras.Model):
            user and item vocabularies and the interactions as integer indices, sorted
            by (user, time);
         2. ``prepare``: each user's training items, titles, and the model's own inputs;
-        3. the adapt pass, a Keras ``fit`` epoch over the indexed interactions whose
-           ``train_step`` is ``update_state(batch)``: ``reset_state()`` at the start,
-           ``finalize_state()`` at the end of the epoch (before the other callbacks'
+        3. the adapt pass, a Keras ``fit`` epoch over the indexed interactions (this
+           worker's shard) whose ``train_step`` is ``update_state(batch)``: ``reset_state()``
+           at the start, ``combine_state(collectives)`` then ``finalize_state()`` at the end of the epoch (before the other callbacks'
            ``on_epoch_end``, so they see the fitted model). Fixed-weight models count
            here, and ``callbacks`` (TensorBoard, ModelCheckpoint, ...) see this pass;
         4. trained models then run ``train``: Keras ``fit`` epochs of their network,
@@ -292,13 +318,26 @@ class Recommender(keras.Model):
         name = x.name if in_memory else "tf.data"
         batches = None if in_memory else interaction_batches(x)
         inputs = fit_inputs(catalog, sessions, name)
+        _refuse_strategy_scope(f"{self.registry_name}.fit")
+        collectives = Collectives(strategy)
+        place = collectives.place
+        frame = x.interactions if in_memory else None
+        if collectives.distributed:  # this worker's shard: users for interactions, session ids for sessions
+            if in_memory:
+                frame = shard_frame(frame, place, "user_id")
+            else:
+                batches = shard_batches(batches, place, "user_id")
+            if isinstance(inputs.sessions, pd.DataFrame):
+                inputs = dataclasses.replace(inputs, sessions=shard_frame(inputs.sessions, place, "session_id"))
+            elif inputs.sessions is not None:
+                inputs = dataclasses.replace(inputs, sessions=shard_batches(inputs.sessions, place, "session_id"))
         self.fit_data_name = name
 
         log = InteractionLog(name)
         if verbose:
             print(f"{self.registry_name}: vocabulary pass over {name}")
         if in_memory:
-            log.update_frame(x.interactions)  # already in memory: one pandas pass, no strings through tf.data
+            log.update_frame(frame)  # already in memory: one pandas pass, no strings through tf.data
         else:
             n_batches = int(batches.cardinality())
             live = verbose == 1 or (verbose == 2 and n_batches >= 0)  # verbose 2 prints its one line only for a known length
@@ -309,31 +348,50 @@ class Recommender(keras.Model):
                 progress.update(step)
             if verbose and n_batches < 0:
                 print("" if live else f"{step:,} batches")  # a live bar of unknown length does not end its line
-        user_ids, item_ids, indexed = log.finalize_state()
+        user_ids, item_ids, indexed = log.finalize_state(allow_empty=collectives.distributed)
+        shard = indexed
+        if collectives.distributed:
+            user_ids, item_ids, shard, indexed = combine_interaction_logs(user_ids, item_ids, indexed, collectives, name)
         self.users.set_ids(user_ids)
         self.items.set_ids(item_ids)
         self.prepare(indexed, inputs)
 
         if verbose:
-            print(f"{self.registry_name}: adapt pass, counting {len(indexed):,} interactions ({len(user_ids):,} users, {len(item_ids):,} items)")
-        history = self._adapt(indexed, [] if self.trained else callbacks, verbose, batch_size or DEFAULT_FIT_BATCH)
-        if self.trained:
-            history = _as_history(self.train(indexed, inputs, callbacks=callbacks, verbose=verbose, epochs=epochs, checkpoint_dir=checkpoint_dir))
+            counted = f"{len(shard):,} of {len(indexed):,} (worker {place.index} of {place.count})" if collectives.distributed else f"{len(indexed):,}"
+            print(f"{self.registry_name}: adapt pass, counting {counted} interactions ({len(user_ids):,} users, {len(item_ids):,} items)")
+        history = self._adapt(shard, [] if self.trained else callbacks, verbose, batch_size or DEFAULT_FIT_BATCH, collectives)
+        if verbose and collectives.distributed:
+            print(f"{self.registry_name}: combined with the other workers' shards: {collectives.bytes_received / 2**20:,.1f} MiB received "
+                  f"in {collectives.seconds:.2f} s of collectives")
+        if self.trained and (place.is_chief or self.data_parallel_training):
+            history = _as_history(self.train(
+                indexed, inputs, callbacks=callbacks, verbose=verbose, epochs=epochs, checkpoint_dir=checkpoint_dir,
+                strategy=strategy if self.data_parallel_training else None,
+            ))
+        if not self.is_fitted.numpy():
+            return history  # another worker's share of a distributed fit: nothing to summarize
         run_dir = tensorboard_run_dir(callbacks)
         if run_dir is not None:
             with tf.summary.create_file_writer(str(run_dir)).as_default():
                 self.write_summaries()
         return history
 
-    def _adapt(self, indexed: pd.DataFrame, callbacks: list, verbose: int, batch_size: int) -> keras.callbacks.History:
+    def _adapt(self, indexed: pd.DataFrame, callbacks: list, verbose: int, batch_size: int, collectives: Collectives) -> keras.callbacks.History:
         """Step 3 of ``fit``: one Keras ``fit`` epoch whose train step is ``update_state``.
 
         Run eagerly: models may accumulate numpy state per batch (kNN, co-visitation).
+        A worker with an empty shard still takes part in ``combine_state``.
         """
+        adapt_pass = _AdaptPass(collectives)
+        if len(indexed) == 0:
+            adapt_pass.set_model(self)
+            adapt_pass.on_train_begin()
+            adapt_pass.on_epoch_end(0)
+            return _as_history({})
         keras.Model.compile(self, run_eagerly=True)
         try:
             return keras.Model.fit(
-                self, indexed_batches(indexed, batch_size), epochs=1, callbacks=[_AdaptPass(), *callbacks], verbose=verbose
+                self, indexed_batches(indexed, batch_size), epochs=1, callbacks=[adapt_pass, *callbacks], verbose=verbose
             )
         finally:
             self.optimizer = None  # nothing is learned by gradient: keep no optimizer state in the model
@@ -528,17 +586,39 @@ class SimilarItems:
 
 
 class _AdaptPass(keras.callbacks.Callback):
-    """Resets the model's fitting state before the adapt epoch and finalizes it right after
-    (first in the callback list, so the other callbacks' ``on_epoch_end`` see the weights);
-    the epoch's logs get ``interactions``, the number of rows counted."""
+    """Resets the model's fitting state before the adapt epoch, combines the workers'
+    partial states and finalizes it right after (first in the callback list, so the other
+    callbacks' ``on_epoch_end`` see the weights); the epoch's logs get ``interactions``,
+    the number of rows counted. In a distributed fit, workers other than the chief do not
+    finalize a fixed-weight model (or a model the chief trains alone): nothing of theirs is exported."""
+
+    def __init__(self, collectives: Collectives):
+        super().__init__()
+        self.collectives = collectives
 
     def on_train_begin(self, logs=None) -> None:
         self.model.reset_state()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.model.combine_state(self.collectives)
+        if not (self.collectives.place.is_chief or self.model.data_parallel_training):
+            return
         self.model.finalize_state()
         if logs is not None:
             logs["interactions"] = float(tf.size(self.model.user_items.item_indices))
+
+
+def _refuse_strategy_scope(what: str) -> None:
+    """ValueError inside a ``tf.distribute`` strategy's ``scope()``: a tfrec model's state
+    (vocabularies, titles) is string variables, which a multi-worker strategy cannot
+    mirror (TensorFlow's collectives take no strings: ``CollectiveBcastSend`` refuses
+    them), so the model lives outside the scope, ``fit`` takes the strategy as an argument
+    and builds the trained network in its scope, and the chief exports plain variables."""
+    if tf.distribute.has_strategy():
+        raise ValueError(
+            f"{what} outside strategy.scope(): tfrec models take the strategy as an argument, "
+            "model = make_model(name); model.fit(data, strategy=strategy) (fit builds the trained network in the strategy's scope)"
+        )
 
 
 def _unwrapped(value: Any) -> Any:

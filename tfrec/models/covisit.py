@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec._keras import tf
+from tfrec.distribute.collectives import Collectives
 from tfrec.layers.covisitation import CoVisitationTable, count_pairs
 from tfrec.models.base import Recommender, SimilarItems
 from tfrec.models.fit_inputs import FitInputs
@@ -95,31 +96,38 @@ class CoVisitation(SimilarItems, Recommender):
         self.table = CoVisitationTable(top_n=neighbours, name="covisitation")
         self.pair_count = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="pair_count")
         self.session_count = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="session_count")
-        # the sessions read in prepare(), counted in finalize_state(); kept out of Keras tracking
+        # the sessions read in prepare() (or the timeline's batches), counted in combine_state(); kept out of Keras tracking
         object.__setattr__(self, "_events", None)
+        object.__setattr__(self, "_pairs", None)  # (row, col, weight, sessions) after combine_state
 
     # ---------------------------------------------------------------- fitting
-    def sessions(self, inputs: FitInputs, indexed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(item_idx int64[m], session int64[m], timestamp int64[m]), grouped by session, in order."""
+    def uses_sessions(self, inputs: FitInputs) -> bool:
+        """Count the sessions given to fit (else each user's timeline, cut by ``session_gap``)."""
         use_sessions = self.source == "sessions" or (self.source == "auto" and inputs.sessions is not None)
-        if use_sessions:
-            if inputs.sessions is None:
-                raise ValueError(f"covisit: source='sessions' but {inputs.name} has no sessions (pass sessions= to fit); use source='interactions' or 'auto'")
-            items, session, position, stamps = self._session_columns(inputs)
-            later = (session[1:] > session[:-1]) | ((session[1:] == session[:-1]) & (position[1:] > position[:-1]))
-            if not later.all():  # skip the sort when already ordered
-                order = np.lexsort((position, session))
-                items, session, stamps = items[order], session[order], stamps[order]
-            new = np.ones(len(items), dtype=bool)
-            new[1:] = session[1:] != session[:-1]
-            return items, np.cumsum(new) - 1, stamps
-        users = indexed["user_idx"].to_numpy(np.int64)
-        stamps = indexed["timestamp"].to_numpy(np.int64)
+        if use_sessions and inputs.sessions is None:
+            raise ValueError(f"covisit: source='sessions' but {inputs.name} has no sessions (pass sessions= to fit); use source='interactions' or 'auto'")
+        return use_sessions
+
+    def session_events(self, inputs: FitInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(item_idx int64[m], session int64[m], timestamp int64[m]) of the sessions given to
+        fit, grouped by session, in order."""
+        items, session, position, stamps = self._session_columns(inputs)
+        later = (session[1:] > session[:-1]) | ((session[1:] == session[:-1]) & (position[1:] > position[:-1]))
+        if not later.all():  # skip the sort when already ordered
+            order = np.lexsort((position, session))
+            items, session, stamps = items[order], session[order], stamps[order]
+        new = np.ones(len(items), dtype=bool)
+        new[1:] = session[1:] != session[:-1]
+        return items, np.cumsum(new) - 1, stamps
+
+    def timeline_events(self, users: np.ndarray, items: np.ndarray, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same, from interactions in (user, time) order: a session is a user's
+        timeline, cut where two interactions are more than ``session_gap`` apart."""
         new = np.ones(len(users), dtype=bool)
         new[1:] = users[1:] != users[:-1]
         if self.session_gap is not None:
             new[1:] |= (stamps[1:] - stamps[:-1]) > self.session_gap
-        return indexed["item_idx"].to_numpy(np.int64), np.cumsum(new) - 1, stamps
+        return items, np.cumsum(new) - 1, stamps
 
     def _session_columns(self, inputs: FitInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(item_idx, session_id, position, timestamp) of every session row, in the order
@@ -141,27 +149,51 @@ class CoVisitation(SimilarItems, Recommender):
         return tuple(columns)
 
     def prepare(self, indexed: pd.DataFrame, inputs: FitInputs) -> None:
+        """The sessions given to fit are read here; a timeline is collected by the adapt pass."""
         super().prepare(indexed, inputs)
-        object.__setattr__(self, "_events", self.sessions(inputs, indexed))
+        object.__setattr__(self, "_events", self.session_events(inputs) if self.uses_sessions(inputs) else [])
+
+    def update_state(self, batch: dict[str, tf.Tensor]) -> None:
+        super().update_state(batch)
+        if isinstance(self._events, list):
+            self._events.append((batch["user_idx"].numpy(), batch["item_idx"].numpy(), batch["timestamp"].numpy()))
+
+    def combine_state(self, collectives) -> None:
+        """Count the pairs of this worker's sessions (``count_pairs``), then add the
+        workers' pair weights by pair (``Collectives.sum_by_key``: every worker receives
+        all workers' pairs, 16 bytes each; the top-N cut comes after the sum, since the
+        top N of partial counts is not the top N of their sum). A session is whole on one
+        worker: a user's timeline (sharded by user) or a session id (sharded by session)."""
+        super().combine_state(collectives)
+        events = self._events
+        if events is None:
+            return
+        if isinstance(events, list):
+            users, items, stamps = ([np.concatenate(parts) for parts in zip(*events)] if events else [np.zeros(0, np.int64)] * 3)
+            events = self.timeline_events(users, items, stamps)
+        items, session, stamps = events
+        object.__setattr__(self, "_events", None)
+        row, col, weight = count_pairs(
+            items, session, stamps, window=self.window, max_time_gap=self.max_time_gap, position_decay=self.position_decay,
+            time_half_life=self.time_half_life, directed=self.directed, sort=False,
+        )
+        n_sessions = int(session[-1]) + 1 if len(session) else 0
+        if collectives.distributed:
+            n_slots = self.items.size
+            pairs, weight = collectives.sum_by_key(row * n_slots + col, weight)
+            row, col = pairs // n_slots, pairs % n_slots
+            n_sessions = int(collectives.sum(np.array([n_sessions], np.int64))[0])
+        object.__setattr__(self, "_pairs", (row, col, weight, n_sessions))
 
     def finalize_state(self) -> None:
-        if self._events is not None:
-            items, session, stamps = self._events
-            object.__setattr__(self, "_events", None)
-            row, col, weight = count_pairs(
-                items,
-                session,
-                stamps,
-                window=self.window,
-                max_time_gap=self.max_time_gap,
-                position_decay=self.position_decay,
-                time_half_life=self.time_half_life,
-                directed=self.directed,
-                sort=False,
-            )
+        if self._events is not None:  # not combined (a caller of the adapt hooks without combine_state)
+            self.combine_state(Collectives())
+        if self._pairs is not None:
+            row, col, weight, n_sessions = self._pairs
+            object.__setattr__(self, "_pairs", None)
             self.table.set_counts(row, col, weight, self.items.size)
             self.pair_count.assign(len(row))
-            self.session_count.assign(int(session[-1]) + 1 if len(session) else 0)
+            self.session_count.assign(n_sessions)
         super().finalize_state()
 
     # ---------------------------------------------------------------- scoring

@@ -68,6 +68,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tfrec._keras import tf
+from tfrec.distribute.collectives import Collectives
 from tfrec.layers.neighbours import (
     NeighbourTable,
     SparseRatings,
@@ -82,6 +83,7 @@ from tfrec.models.specs import SPECS
 # The scoring code has no tensor-dependent Python control flow: skip AutoGraph's
 # conversion, which otherwise dominates the time to trace the serving functions.
 _no_autograph = tf.autograph.experimental.do_not_convert
+_ONE_WORKER = Collectives()
 
 
 class _Accumulator:
@@ -89,6 +91,7 @@ class _Accumulator:
 
     def __init__(self) -> None:
         self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.ratings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # after combine_state
 
 
 class _NeighbourModel(Recommender):
@@ -134,16 +137,39 @@ class _NeighbourModel(Recommender):
     def reset_state(self) -> None:
         super().reset_state()
         self._accumulator.chunks = []
+        self._accumulator.ratings = None
 
     def update_state(self, batch: dict[str, tf.Tensor]) -> None:
         super().update_state(batch)
         self._accumulator.chunks.append((batch["user_idx"].numpy(), batch["item_idx"].numpy(), batch["rating"].numpy()))
 
-    def finalize_state(self) -> None:
-        user_idx, item_idx, rating = (np.concatenate(parts) for parts in zip(*self._accumulator.chunks))
+    def combine_state(self, collectives) -> None:
+        """The rating matrix of all workers: each deduplicates its shard (one rating per
+        (user, item), the last; a user's rows are all on one worker), then the triples are
+        gathered (20 bytes per rating received by every worker; the SavedModel holds this
+        matrix) and put in (user, item) order, as ``deduplicate`` gives them in one process.
+        The similarities are then computed from the whole matrix (``finalize_state``):
+        the shrunk, baseline-corrected similarities need every co-rating of a pair and the
+        ALS baselines iterate over all ratings, so partial co-rating sums would not give
+        the one-process weights exactly."""
+        super().combine_state(collectives)
+        chunks = self._accumulator.chunks
+        columns = [np.concatenate(parts) for parts in zip(*chunks)] if chunks else [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)]
         self._accumulator.chunks = []
+        user_idx, item_idx, rating = deduplicate(*columns)
+        if collectives.distributed:
+            rows = collectives.gather(np.stack([user_idx, item_idx, rating.view(np.int64)], axis=1).reshape(-1, 3))
+            order = np.argsort(rows[:, 0] * self.items.size + rows[:, 1], kind="stable")
+            rows = rows[order]
+            user_idx, item_idx, rating = rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy().view(np.float64)
+        self._accumulator.ratings = (user_idx, item_idx, rating)
+
+    def finalize_state(self) -> None:
+        if self._accumulator.ratings is None:  # not combined (a caller of the adapt hooks without combine_state)
+            self.combine_state(_ONE_WORKER)
+        user_idx, item_idx, rating = self._accumulator.ratings
+        self._accumulator.ratings = None
         n_users, n_items = self.users.size, self.items.size  # slot 0 included
-        user_idx, item_idx, rating = deduplicate(user_idx, item_idx, rating)
         self.ratings.set_matrix(user_idx, item_idx, rating, n_users, n_items)
         mu, b_u, b_i = baseline_als(
             user_idx, item_idx, rating, n_users, n_items, self.baseline_reg_u, self.baseline_reg_i, self.baseline_epochs
