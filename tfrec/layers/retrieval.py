@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow_recommenders as tfrs
 
 from tfrec._keras import tf
+from tfrec.distribute.replicas import all_gather_rows, global_batch_position
 
 #: What TFRS adds to an accidental hit's logit (``tfrs.layers.loss.MIN_FLOAT``).
 MIN_FLOAT = float(np.finfo(np.float32).min / 100.0)
@@ -108,10 +109,10 @@ class InBatchRetrieval(tfrs.tasks.Retrieval):
             )
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:  # negatives from every replica's batch
-            offset = tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.shape(query_embeddings)[0]
-            probability = None if candidate_sampling_probability is None else context.all_gather(candidate_sampling_probability, axis=0)
+            offset, _ = global_batch_position(tf.shape(query_embeddings)[0])  # the last batch may split unevenly
+            probability = None if candidate_sampling_probability is None else all_gather_rows(candidate_sampling_probability)
             return cross_replica_softmax_loss(
-                query_embeddings, context.all_gather(candidate_embeddings, axis=0), candidate_ids, context.all_gather(candidate_ids, axis=0),
+                query_embeddings, all_gather_rows(candidate_embeddings), candidate_ids, all_gather_rows(candidate_ids),
                 probability, self._temperature, offset,
             )
         return _compiled_loss(query_embeddings, candidate_embeddings, candidate_ids, candidate_sampling_probability, self._temperature)

@@ -31,9 +31,16 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     checkpoint])`` (this callback after the ``EarlyStopping`` it restores).
     """
 
-    def __init__(self, directory: str | Path, early_stopping: keras.callbacks.EarlyStopping | None = None, fingerprint: dict | None = None):
+    def __init__(
+        self, directory: str | Path, early_stopping: keras.callbacks.EarlyStopping | None = None, fingerprint: dict | None = None,
+        read_directory: str | Path | None = None,
+    ):
         super().__init__()
         self.directory = Path(directory)
+        #: Where ``restore`` reads (default ``directory``). In a multi-worker fit every worker
+        #: saves (a save may run collectives), the chief in the checkpoint folder and the
+        #: others in a scratch folder, and every worker resumes from the chief's folder.
+        self.read_directory = Path(read_directory) if read_directory is not None else self.directory
         self.early_stopping = early_stopping
         self.fingerprint = json.loads(json.dumps(fingerprint or {}, default=str))
         self.history: dict[str, list[float]] = {}
@@ -60,7 +67,8 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self._checkpoint = tf.train.Checkpoint(model=net, optimizer=net.optimizer)
         self._manager = tf.train.CheckpointManager(self._checkpoint, str(self.directory), max_to_keep=2)
         # newest first; state.json (a copy of the newest) last, for folders written before per-epoch states
-        candidates = [*sorted(self.directory.glob("state-*.json"), key=_epoch_of, reverse=True), self._state_file]
+        source = self.read_directory
+        candidates = [*sorted(source.glob("state-*.json"), key=_epoch_of, reverse=True), source / "state.json"]
         candidates = [path for path in candidates if path.is_file()]
         if not candidates:
             return 0
@@ -69,7 +77,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         for path in candidates:
             try:
                 state = json.loads(path.read_text(encoding="utf-8"))
-                epoch, checkpoint_path = int(state["epoch"]), str(self.directory / Path(state["checkpoint"]).name)  # the folder may have moved
+                epoch, checkpoint_path = int(state["epoch"]), str(source / Path(state["checkpoint"]).name)  # the folder may have moved
             except (OSError, ValueError, KeyError, TypeError) as error:
                 problems.append(f"{path.name}: {error}")
                 continue
@@ -104,8 +112,8 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         es.wait, es.best, es.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
         es.best_weights = None
         best_file = saved.get("best_weights", "best_weights.npz")  # the key is absent in folders of older versions
-        if best_file and (saved.get("best_weights") or (self.directory / best_file).is_file()):
-            with np.load(self.directory / best_file) as stored:
+        if best_file and (saved.get("best_weights") or (self.read_directory / best_file).is_file()):
+            with np.load(self.read_directory / best_file) as stored:
                 es.best_weights = [stored[f"w{i}"] for i in range(len(stored.files))]
 
     def on_train_begin(self, logs=None) -> None:

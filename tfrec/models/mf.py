@@ -8,6 +8,7 @@ import pandas as pd
 import tensorflow_recommenders as tfrs
 
 from tfrec._keras import keras, tf  # first: selects Keras 2 before TensorFlow Recommenders loads
+from tfrec.distribute.replicas import global_batch_mean, replicas_in_sync
 from tfrec.layers.als import als_interactions, explicit_als_sweep, implicit_als_sweep
 from tfrec.layers.fold_in import ridge_fold_in
 from tfrec.layers.towers import batch_invariant_matmul
@@ -107,14 +108,18 @@ class MatrixFactorizationNetwork(TrainingLogs, tfrs.Model):
             penalty = self.l2 * (tf.reduce_sum(p * p, 1) / tf.sqrt(n_u) + tf.reduce_sum(q * q, 1) / tf.sqrt(n_i))
             penalty += self.bias_l2 * (b_u * b_u / n_u + b_i * b_i / n_i)
             self.tracker.update_state(features["rating"], prediction)
-            return tf.reduce_mean(error * error + penalty)
+            return global_batch_mean(error * error + penalty)
         all_items = self.item_factors.embeddings[1:]
         gram = tf.linalg.matmul(all_items, all_items, transpose_a=True)
         error = 1.0 - tf.reduce_sum(p * q, axis=1)
         unobserved = self.unobserved_weight * self.mean_user_count / n_u * tf.reduce_sum(tf.linalg.matmul(p, gram) * p, axis=1)
         penalty = self.l2 * (tf.reduce_sum(p * p, 1) + tf.reduce_sum(q * q, 1))
-        loss = tf.reduce_mean(error * error + unobserved + penalty)
-        self.tracker.update_state(loss)
+        per_example = error * error + unobserved + penalty
+        loss = global_batch_mean(per_example)
+        if replicas_in_sync() == 1:
+            self.tracker.update_state(loss)
+        else:  # this replica's mean, weighted by its examples: the synchronised metric is the global mean
+            self.tracker.update_state(tf.reduce_mean(per_example), sample_weight=tf.cast(tf.size(per_example), tf.float32))
         if not training:
             self.hit_rate.update_state(self.held_out_hits(users, items, k=10))
         return loss
@@ -339,6 +344,13 @@ class MatrixFactorization(TrainedRecommender):
     @property
     def als(self) -> bool:
         return self.solver == "als"
+
+    @property
+    def data_parallel_training(self) -> bool:
+        """Adam trains data-parallel; ALS sweeps are solved by the chief alone from the
+        gathered interactions (not data-parallel yet: that needs the item-side normal
+        equations summed across workers each sweep)."""
+        return not self.als
 
     @property
     def steps_per_execution(self) -> int:

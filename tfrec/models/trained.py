@@ -7,7 +7,9 @@ step ``model.fit`` (``Recommender.fit``) takes after the adapt pass.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import pandas as pd
 
 from tfrec._keras import keras, tf
 from tfrec.data.pipelines import epoch_batches, ordered_batches, split_validation
+from tfrec.distribute.cluster import WorkerPlace, worker_place
+from tfrec.distribute.replicas import replicas_in_sync
 from tfrec.models.base import Recommender
 from tfrec.models.callbacks import ResumableCheckpoint
 from tfrec.models.fit_inputs import FitInputs
@@ -36,10 +40,10 @@ class TrainingLogs:
     VALIDATION_METRICS: tuple[str, ...] = ()
 
     def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        return self.shown_logs(super().train_step(inputs), training=True)
+        return self.shown_logs(synchronised_losses(super().train_step(inputs)), training=True)
 
     def test_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        return self.shown_logs(super().test_step(inputs), training=False)
+        return self.shown_logs(synchronised_losses(super().test_step(inputs)), training=False)
 
     def shown_logs(self, logs: dict[str, tf.Tensor], training: bool) -> dict[str, tf.Tensor]:
         """``logs`` without the figures that say nothing (see the class docstring)."""
@@ -48,6 +52,31 @@ class TrainingLogs:
             name: value for name, value in logs.items()
             if name not in hidden and not (training and name.startswith(self.VALIDATION_METRICS))
         }
+
+
+def synchronised_losses(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """``logs`` of one replica's step with the losses of the whole global batch.
+
+    Under a strategy with N > 1 replicas, tf-keras sums every log over the replicas
+    (``reduce_per_replica``), metrics included, which are already synchronised: TFRS
+    metrics then read N x their value. The networks therefore set
+    ``distribute_reduction_method = "first"`` (replica 0's logs), and each replica's
+    ``loss`` (its share of the global batch's loss: per-example losses divided by the
+    global batch, or in-batch sums) is summed over the replicas here, so the logged loss
+    is that of one process at the same global batch. A regularization loss is the same on
+    every replica: its mean is logged.
+    """
+    if replicas_in_sync() == 1:
+        return logs
+    context = tf.distribute.get_replica_context()
+    logs = dict(logs)
+    if "loss" in logs:
+        logs["loss"] = context.all_reduce(tf.distribute.ReduceOp.SUM, logs["loss"])
+    if "regularization_loss" in logs:
+        logs["regularization_loss"] = context.all_reduce(tf.distribute.ReduceOp.MEAN, logs["regularization_loss"])
+        if "total_loss" in logs:
+            logs["total_loss"] = logs["loss"] + logs["regularization_loss"]
+    return logs
 
 
 class TrainedRecommender(Recommender):
@@ -125,6 +154,10 @@ class TrainedRecommender(Recommender):
     def trained(self) -> bool:
         return True
 
+    @property
+    def data_parallel_training(self) -> bool:
+        return True
+
     def make_optimizer(self) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(learning_rate=float(self.learning_rate))
 
@@ -185,10 +218,25 @@ class TrainedRecommender(Recommender):
         verbose: int,
         checkpoint_dir: str | Path | None,
         phase: str,
+        strategy=None,
     ) -> tuple[keras.Model, dict, int]:
-        """Steps 3-5: build, compile, (restore,) fit. Returns (network, history, best epoch count)."""
-        network = self.build_network(train_columns)
-        network.compile(optimizer=self.make_optimizer(), steps_per_execution=self.steps_per_execution)
+        """Steps 3-5: build, compile, (restore,) fit. Returns (network, history, best epoch count).
+
+        ``strategy``: the network is built and compiled in its ``scope()``; with more than
+        one replica, its logs are replica 0's (``synchronised_losses``), and each global
+        batch is split among the replicas (``AutoShardPolicy.DATA``: every worker builds
+        the same batches and takes its part of each), so a step's summed gradient is that
+        of one process on the same global batch."""
+        replicated = strategy is not None and strategy.num_replicas_in_sync > 1
+        # Replicated, one step per call: the optimizer's all-reduce of sparse (embedding)
+        # gradients inside Keras' multi-step loop mismatches the replicas' collectives
+        # ("Shape mismatch in the collective instance", checked on TF 2.21).
+        steps_per_execution = 1 if replicated else self.steps_per_execution
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            network = self.build_network(train_columns)
+            network.compile(optimizer=self.make_optimizer(), steps_per_execution=steps_per_execution)
+        if replicated:
+            network.distribute_reduction_method = "first"
         early_stopping = None
         if val_columns is not None:
             early_stopping = keras.callbacks.EarlyStopping(
@@ -196,14 +244,22 @@ class TrainedRecommender(Recommender):
             )
         checkpoint = None
         if checkpoint_dir is not None:
-            checkpoint = ResumableCheckpoint(Path(checkpoint_dir) / phase, early_stopping, self.fingerprint(train_columns, phase))
+            folder = Path(checkpoint_dir) / phase
+            place = worker_place(strategy) if strategy is not None else WorkerPlace()
+            writes_to = folder if place.is_chief else folder / f".worker-{place.index}"  # others save aside, resume from the chief's
+            checkpoint = ResumableCheckpoint(writes_to, early_stopping, self.fingerprint(train_columns, phase), read_directory=folder)
         initial_epoch = checkpoint.restore(network) if checkpoint else 0
+        if verbose and initial_epoch:
+            print(f"{self.registry_name}: {phase} resumes after epoch {initial_epoch} from {checkpoint.read_directory}")
         batches, steps = self.epoch_data(train_columns, initial_epoch, epochs)
+        validation = ordered_batches(val_columns, 8192) if val_columns is not None else None
+        if replicated:
+            batches, validation = (_split_by_data(data) for data in (batches, validation))
         history: dict[str, list[float]] = dict(checkpoint.history) if checkpoint else {}
         if initial_epoch < epochs and not (checkpoint and checkpoint.stopped_early):
             result = network.fit(
                 batches,
-                validation_data=ordered_batches(val_columns, 8192) if val_columns is not None else None,
+                validation_data=validation,
                 epochs=epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=steps,
@@ -213,11 +269,14 @@ class TrainedRecommender(Recommender):
             history = dict(checkpoint.history) if checkpoint else {k: [float(x) for x in v] for k, v in result.history.items()}
         elif early_stopping is not None and early_stopping.best_weights is not None:
             network.set_weights(early_stopping.best_weights)  # a finished fit: its best weights
+        if checkpoint is not None and checkpoint.directory != checkpoint.read_directory:
+            shutil.rmtree(checkpoint.directory, ignore_errors=True)  # a worker's own copies: resumes read the chief's
         best = epochs if early_stopping is None or early_stopping.best_weights is None else early_stopping.best_epoch + 1
         return network, history, int(best)
 
     def train(
-        self, indexed: pd.DataFrame, inputs: FitInputs, *, callbacks: list, verbose: int, epochs: int | None = None, checkpoint_dir: str | Path | None = None
+        self, indexed: pd.DataFrame, inputs: FitInputs, *, callbacks: list, verbose: int, epochs: int | None = None,
+        checkpoint_dir: str | Path | None = None, strategy=None,
     ) -> dict:
         """Learn the weights with ``model.fit`` (see the class docstring for the steps).
 
@@ -232,7 +291,7 @@ class TrainedRecommender(Recommender):
         if verbose:
             stopping = f", early stopping on {len(next(iter(val_columns.values()))):,} held-out examples" if val_columns is not None else ""
             print(f"{self.registry_name}: training the network, {max_epochs} epochs at most{stopping}")
-        network, history, best = self.fit_network(train_columns, val_columns, max_epochs, callbacks, verbose, checkpoint_dir, "search")
+        network, history, best = self.fit_network(train_columns, val_columns, max_epochs, callbacks, verbose, checkpoint_dir, "search", strategy)
         if val_columns is not None:
             history["best_epoch"] = [float(best)]
             if self.refit if self.refit is not None else len(indexed) < self.REFIT_BELOW:
@@ -242,7 +301,7 @@ class TrainedRecommender(Recommender):
                 refit_callbacks = [keras.callbacks.TensorBoard(log_dir=str(run_dir / "refit"))] if run_dir else []
                 if verbose:
                     print(f"{self.registry_name}: refit on all training data for the best epoch count ({best} epoch{'s' if best != 1 else ''})")
-                network, refit_history, _ = self.fit_network(all_columns, None, best, refit_callbacks, verbose, checkpoint_dir, "refit")
+                network, refit_history, _ = self.fit_network(all_columns, None, best, refit_callbacks, verbose, checkpoint_dir, "refit", strategy)
                 history.update({f"refit_{key}": value for key, value in refit_history.items()})
         self.finish_training(network, inputs)
         run_dir = tensorboard_run_dir(callbacks)
@@ -256,6 +315,16 @@ class TrainedRecommender(Recommender):
         ids = [i.decode("utf-8") for i in self.items.ids.numpy()[1:]]
         categories = inputs.items.drop_duplicates("item_id").set_index("item_id")["category"]
         return categories.reindex(ids).fillna("").astype(str).tolist()
+
+
+def _split_by_data(dataset: tf.data.Dataset | None) -> tf.data.Dataset | None:
+    """``dataset`` with ``AutoShardPolicy.DATA``: each worker takes its part of every batch
+    (its in-memory source has no files to shard by)."""
+    if dataset is None:
+        return None
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def shape_free_variable(initial: Any, dtype: tf.DType, name: str, rank: int) -> tf.Variable:

@@ -11,6 +11,7 @@ import pandas as pd
 import tensorflow_recommenders as tfrs
 
 from tfrec._keras import tf  # first: selects Keras 2 before TensorFlow Recommenders loads
+from tfrec.distribute.replicas import global_batch_uniform
 from tfrec.layers.retrieval import InBatchRetrieval
 from tfrec.layers.towers import (
     QUERY_EMBEDDINGS,
@@ -147,7 +148,7 @@ class TwoTowerNetwork(TrainingLogs, tfrs.Model):
         users = features["user_idx"]
         if training and self.user_dropout > 0:
             step = tf.cast(self.optimizer.iterations, tf.int64)
-            draw = tf.random.stateless_uniform(tf.shape(users), seed=tf.stack([tf.constant(self.seed, tf.int64), step]))
+            draw = global_batch_uniform(tf.shape(users)[0], seed=tf.stack([tf.constant(self.seed, tf.int64), step]))
             users = tf.where(draw < self.user_dropout, tf.zeros_like(users), users)
         queries = self.query_tower(users, features["history_idx"])
         candidates = self.candidate_tower(features["item_idx"])
