@@ -10,6 +10,7 @@ DEFAULT_SPLIT = "temporal"
 def build_parser() -> argparse.ArgumentParser:
     from tfrec import __version__
     from tfrec.data.split_names import SPLIT_NAMES
+    from tfrec.distribute.cluster import STRATEGIES
 
     parser = argparse.ArgumentParser(prog="tfrec", description="Classic recommenders as Keras models, served as SavedModels.")
     parser.add_argument("--version", action="version", version=f"tfrec {__version__}")
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "S (next item), or none (the constructor defaults); see 'tfrec models'")
     train.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--strategy", default="default", choices=STRATEGIES,
+                       help="tf.distribute strategy: default (one device), mirrored (every local GPU), multi-worker "
+                            "(one process per worker, the cluster from TF_CONFIG; worker 0 exports)")
+    train.add_argument("--local-workers", type=int, metavar="N",
+                       help="run the fit as N multi-worker processes on this machine (127.0.0.1, free ports), stopping all if one fails")
 
     evaluate = commands.add_parser("evaluate", parents=[verbose], help="evaluate an exported SavedModel on a split")
     evaluate.add_argument("savedmodel", help="a SavedModel folder, or a model folder holding versions")

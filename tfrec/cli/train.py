@@ -8,7 +8,10 @@ from typing import Any
 from tfrec.cli.common import cli_value, csv_columns, format_table
 
 
-def _train_one(name: str, params: dict[str, Any], split, args) -> dict[str, Any]:
+def _train_one(name: str, params: dict[str, Any], split, args, strategy) -> dict[str, Any] | None:
+    """Fit, export and evaluate one model; None on a worker other than the chief (it
+    contributes its shard to the fit and writes nothing)."""
+    from tfrec.distribute.cluster import worker_place
     from tfrec.evaluation.evaluate import evaluate
     from tfrec.export import export_model
     from tfrec.models import make_model
@@ -16,9 +19,13 @@ def _train_one(name: str, params: dict[str, Any], split, args) -> dict[str, Any]
     from tfrec.serving import ServedModel
     from tfrec.training import fit
 
+    chief = worker_place(strategy).is_chief
     verbose = 0 if args.quiet else 1
     model = make_model(name, **params)
-    result = fit(model, split.train, logdir=args.logdir, split=split.name, verbose=verbose, checkpoint_dir=_checkpoint_dir(args, model))
+    result = fit(model, split.train, logdir=args.logdir if chief else None, split=split.name, verbose=verbose,
+                 checkpoint_dir=_checkpoint_dir(args, model), strategy=strategy)
+    if not chief:
+        return None
     path = export_model(model, args.export_dir, split=split)
     metrics = evaluate(ServedModel.load(path), split, verbose=verbose)
     if result.run_dir is not None:  # --logdir "": no TensorBoard run (else the events land in ./None)
@@ -65,7 +72,22 @@ def _model_header(index: int, total: int, name: str) -> str:
     return f"[{index}/{total}] {name}"
 
 
+def _run_local_workers(args) -> int:
+    """``--local-workers N``: the same command as N ``--strategy multi-worker`` processes."""
+    import tempfile
+
+    from tfrec.distribute.launcher import run_local_workers, worker_command
+
+    log_dir = Path(tempfile.mkdtemp(prefix="tfrec-workers-"))
+    return run_local_workers(worker_command(args.argv), args.local_workers, log_dir)
+
+
 def cmd_train(args) -> int:
+    strategy = None
+    if args.local_workers is None and args.strategy != "default":
+        from tfrec.distribute.cluster import make_strategy
+
+        strategy = make_strategy(args.strategy)  # first: TensorFlow sets up collectives before any other operation
     from tfrec.data import load_data, make_split
     from tfrec.data.split_names import SPLIT_PROTOCOLS
     from tfrec.models import MODELS, make_model, model_class, parse_param
@@ -82,6 +104,12 @@ def cmd_train(args) -> int:
     if args.model != "all":
         make_model(args.model, **model_params[args.model])  # so do bad parameter values and combinations
     _check_train_outputs(args, names)  # and path mistakes, before any data is read or model fitted
+    if args.local_workers is not None:
+        if args.local_workers < 1:
+            raise ValueError(f"--local-workers must be at least 1, got {args.local_workers}")
+        if args.strategy not in ("default", "multi-worker"):
+            raise ValueError(f"--local-workers runs --strategy multi-worker; it cannot be combined with --strategy {args.strategy}")
+        return _run_local_workers(args)
     split = make_split(load_data(args.data, columns=csv_columns(args)), args.split)
     print(f"data {split.train.name}, split {split.name} (protocol {split.protocol}): "
           f"{len(split.train.interactions):,} train / {len(split.test):,} test interactions")
@@ -90,7 +118,9 @@ def cmd_train(args) -> int:
         if len(names) > 1:
             print(f"\n{_model_header(index, len(names), name)}", flush=True)
         _print_preset(name, preset, params)
-        rows.append(_train_one(name, model_params[name], split, args))
+        rows.append(_train_one(name, model_params[name], split, args, strategy))
+    if rows[0] is None:
+        return 0  # not the chief: the chief prints the results
     columns = ["model"] + [c for c in rows[0] if c != "model"]
     print()
     print(format_table(rows, columns))
