@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "tfrec"
 # tfrec/__init__.py (lazy short names) and __main__.py sit above every layer.
-LAYERS = ["_keras", "_lazy", "data", "layers", "models", "training", "evaluation", "export", "serving", "bench", "cli"]
+LAYERS = ["_keras", "_lazy", "data", "distribute", "layers", "models", "training", "evaluation", "export", "serving", "bench", "cli"]
 
 
 def _layer(module: str) -> str | None:

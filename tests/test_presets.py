@@ -99,7 +99,7 @@ def train_calls(monkeypatch):
 
     calls = {}
 
-    def record(name, params, split, args):
+    def record(name, params, split, args, strategy):
         calls[name] = params
         return {"model": name}
 

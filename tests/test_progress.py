@@ -81,7 +81,7 @@ def test_train_all_prints_a_header_before_each_model(monkeypatch, capsys, tmp_pa
 
     trained = []
 
-    def fake_train_one(name, params, split, args):
+    def fake_train_one(name, params, split, args, strategy):
         trained.append(name)
         return {"model": name, "ndcg@10": 0.0}
 

@@ -321,16 +321,7 @@ class Recommender(keras.Model):
         _refuse_strategy_scope(f"{self.registry_name}.fit")
         collectives = Collectives(strategy)
         place = collectives.place
-        frame = x.interactions if in_memory else None
-        if collectives.distributed:  # this worker's shard: users for interactions, session ids for sessions
-            if in_memory:
-                frame = shard_frame(frame, place, "user_id")
-            else:
-                batches = shard_batches(batches, place, "user_id")
-            if isinstance(inputs.sessions, pd.DataFrame):
-                inputs = dataclasses.replace(inputs, sessions=shard_frame(inputs.sessions, place, "session_id"))
-            elif inputs.sessions is not None:
-                inputs = dataclasses.replace(inputs, sessions=shard_batches(inputs.sessions, place, "session_id"))
+        frame, batches, inputs = _worker_share(x.interactions if in_memory else None, batches, inputs, place)
         self.fit_data_name = name
 
         log = InteractionLog(name)
@@ -606,6 +597,20 @@ class _AdaptPass(keras.callbacks.Callback):
         self.model.finalize_state()
         if logs is not None:
             logs["interactions"] = float(tf.size(self.model.user_items.item_indices))
+
+
+def _worker_share(frame: pd.DataFrame | None, batches: tf.data.Dataset | None, inputs: FitInputs, place) -> tuple:
+    """(frame, batches, inputs) with only this worker's rows: its users' interactions and
+    its session ids' sessions (``tfrec.distribute.sharding``); all of them with one worker."""
+    if place.count == 1:
+        return frame, batches, inputs
+    frame = None if frame is None else shard_frame(frame, place, "user_id")
+    batches = None if batches is None else shard_batches(batches, place, "user_id")
+    if isinstance(inputs.sessions, pd.DataFrame):
+        inputs = dataclasses.replace(inputs, sessions=shard_frame(inputs.sessions, place, "session_id"))
+    elif inputs.sessions is not None:
+        inputs = dataclasses.replace(inputs, sessions=shard_batches(inputs.sessions, place, "session_id"))
+    return frame, batches, inputs
 
 
 def _refuse_strategy_scope(what: str) -> None:
