@@ -64,7 +64,8 @@ def synchronised_losses(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     ``loss`` (its share of the global batch's loss: per-example losses divided by the
     global batch, or in-batch sums) is summed over the replicas here, so the logged loss
     is that of one process at the same global batch. A regularization loss is the same on
-    every replica: its mean is logged.
+    every replica: its mean is logged (tfrec's networks have none; one would also need
+    dividing by N before TFRS adds it to each replica's loss, whose gradients are summed).
     """
     if replicas_in_sync() == 1:
         return logs
