@@ -287,6 +287,33 @@ def test_deadline_stops_all_workers(tmp_path, capfd):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_launcher_terminated_stops_all_workers(tmp_path, sig):
+    """A launcher stopped by its own parent (a scheduler's SIGTERM, a closed terminal's SIGHUP) stops its workers."""
+    pids = [tmp_path / f"pid{i}" for i in range(2)]
+    body = f"write_pid(os.path.join({str(tmp_path)!r}, f'pid{{i}}'))\ntime.sleep(60)\n"
+    script = (f"import sys; from pathlib import Path; from tfrec.distribute.launcher import run_local_workers; "
+              f"sys.exit(run_local_workers({stub(body)!r}, 2, Path({str(tmp_path / 'logs')!r}), poll_seconds=0.05))")
+    import subprocess
+
+    launcher_process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 20
+        while not all(p.exists() for p in pids) and time.monotonic() < end:
+            time.sleep(0.02)
+        launcher_process.send_signal(sig)
+        _, err = launcher_process.communicate(timeout=15)
+        assert launcher_process.returncode == 130
+        assert error_lines(err) == ["tfrec: interrupted; all 2 workers stopped"]
+        for path in pids:
+            with pytest.raises(ProcessLookupError):
+                os.kill(read_pid(path), 0)
+    finally:
+        launcher_process.kill()
+        kill_quietly(*(read_pid(p) for p in pids if p.exists()))
+
+
+@pytest.mark.slow
 def test_keyboard_interrupt_stops_all_workers(tmp_path, capfd):
     pids = [tmp_path / f"pid{i}" for i in range(2)]
     body = f"write_pid(os.path.join({str(tmp_path)!r}, f'pid{{i}}'))\ntime.sleep(60)\n"
