@@ -253,9 +253,10 @@ def run_local_workers(
 
 
 def _interrupt_on_termination() -> dict:
-    """SIGTERM and SIGHUP raise KeyboardInterrupt in the launcher (main thread only), so
-    that a launcher stopped by its own parent (a job scheduler, a closed terminal) stops
-    its workers too; returns the previous handlers."""
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt in the launcher (main thread
+    only), so that Ctrl-C, or a launcher stopped by its own parent (a job scheduler, a
+    closed terminal), stops its workers too, whatever SIGINT handler the process had;
+    returns the previous handlers."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -264,7 +265,7 @@ def _interrupt_on_termination() -> dict:
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
 
 
 def _supervise(workers: list[_Worker], n: int, poll_seconds: float, stop_grace_seconds: float, deadline_seconds: float | None) -> int:
