@@ -146,7 +146,7 @@ class _NeighbourModel(Recommender):
     def combine_state(self, collectives) -> None:
         """The rating matrix of all workers: each deduplicates its shard (one rating per
         (user, item), the last; a user's rows are all on one worker), then the triples are
-        gathered (20 bytes per rating received by every worker; the SavedModel holds this
+        gathered (24 bytes per rating received by every worker; the SavedModel holds this
         matrix) and put in (user, item) order, as ``deduplicate`` gives them in one process.
         The similarities are then computed from the whole matrix (``finalize_state``):
         the shrunk, baseline-corrected similarities need every co-rating of a pair and the
