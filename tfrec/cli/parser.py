@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(rating=none: implicit; default: the headers user_id or userId, item_id or movieId, rating, timestamp)")
     split_help = f"one of {', '.join(SPLIT_NAMES)} (default {DEFAULT_SPLIT})"
 
-    train = commands.add_parser("train", parents=[verbose], help="fit, export, evaluate one model (or 'all')")
+    # no abbreviated options: --local-workers re-runs the arguments as given, minus its own options
+    train = commands.add_parser("train", parents=[verbose], allow_abbrev=False, help="fit, export, evaluate one model (or 'all')")
     train.add_argument("model", help="a model name (see 'tfrec models') or 'all'")
     train.add_argument("--data", default="demo", help=data_help)
     train.add_argument("--columns", metavar="KEY=COLUMN,...", help=columns_help)
