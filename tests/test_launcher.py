@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -56,6 +57,19 @@ def kill_quietly(*pids: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+
+
+def sleepers(tmp_path: Path) -> tuple[list[Path], str]:
+    """(pid files, stub body) of two workers that write their pid, then sleep 60 s."""
+    body = f"write_pid(os.path.join({str(tmp_path)!r}, f'pid{{i}}'))\ntime.sleep(60)\n"
+    return [tmp_path / f"pid{i}" for i in range(2)], body
+
+
+def wait_until_started(pids: list[Path], limit: float) -> None:
+    """Until every pid file exists (at most ``limit`` seconds)."""
+    end = time.monotonic() + limit
+    while not all(p.exists() for p in pids) and time.monotonic() < end:
+        time.sleep(0.02)
 
 
 def error_lines(err: str) -> list[str]:
@@ -272,8 +286,7 @@ def test_grandchildren_are_stopped_with_their_worker(tmp_path):
 
 @pytest.mark.slow
 def test_deadline_stops_all_workers(tmp_path, capfd):
-    pids = [tmp_path / f"pid{i}" for i in range(2)]
-    body = f"write_pid(os.path.join({str(tmp_path)!r}, f'pid{{i}}'))\ntime.sleep(60)\n"
+    pids, body = sleepers(tmp_path)
     t0 = time.monotonic()
     try:
         assert run_local_workers(stub(body), 2, tmp_path / "logs", poll_seconds=0.05, deadline_seconds=1.0) == 2
@@ -290,24 +303,18 @@ def test_deadline_stops_all_workers(tmp_path, capfd):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_launcher_terminated_stops_all_workers(tmp_path, sig):
     """A launcher stopped by its own parent (a scheduler's SIGTERM, a closed terminal's SIGHUP) stops its workers."""
-    pids = [tmp_path / f"pid{i}" for i in range(2)]
-    body = f"write_pid(os.path.join({str(tmp_path)!r}, f'pid{{i}}'))\ntime.sleep(60)\n"
+    pids, body = sleepers(tmp_path)
     script = (f"import sys; from pathlib import Path; from tfrec.distribute.launcher import run_local_workers; "
               f"sys.exit(run_local_workers({stub(body)!r}, 2, Path({str(tmp_path / 'logs')!r}), poll_seconds=0.05))")
-    import subprocess
-
     launcher_process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
     try:
-        end = time.monotonic() + 20
-        while not all(p.exists() for p in pids) and time.monotonic() < end:
-            time.sleep(0.02)
+        wait_until_started(pids, 20)
         launcher_process.send_signal(sig)
         _, err = launcher_process.communicate(timeout=15)
         assert launcher_process.returncode == 130
         assert error_lines(err) == ["tfrec: interrupted; all 2 workers stopped"]
         for path in pids:
-            with pytest.raises(ProcessLookupError):
-                os.kill(read_pid(path), 0)
+            assert_gone(read_pid(path))  # reaped by the launcher
     finally:
         launcher_process.kill()
         kill_quietly(*(read_pid(p) for p in pids if p.exists()))
@@ -315,13 +322,10 @@ def test_launcher_terminated_stops_all_workers(tmp_path, sig):
 
 @pytest.mark.slow
 def test_keyboard_interrupt_stops_all_workers(tmp_path, capfd):
-    pids = [tmp_path / f"pid{i}" for i in range(2)]
-    body = f"write_pid(os.path.join({str(tmp_path)!r}, f'pid{{i}}'))\ntime.sleep(60)\n"
+    pids, body = sleepers(tmp_path)
 
     def interrupt_when_started() -> None:
-        end = time.monotonic() + 10
-        while not all(p.exists() for p in pids) and time.monotonic() < end:
-            time.sleep(0.02)
+        wait_until_started(pids, 10)
         os.kill(os.getpid(), signal.SIGINT)  # KeyboardInterrupt in the main thread, as Ctrl-C would
 
     thread = threading.Thread(target=interrupt_when_started, daemon=True)

@@ -54,7 +54,8 @@ def check_tf_config(text: str | None) -> dict:
 
 
 def worker_place(strategy) -> WorkerPlace:
-    """Where this process is among the workers of ``strategy`` (index 0 of 1 unless multi-worker)."""
+    """Where this process is among the workers of ``strategy`` (index 0 of 1 unless
+    multi-worker, and for ``None``)."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
         return WorkerPlace()

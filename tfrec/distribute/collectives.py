@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from tfrec.distribute.cluster import WorkerPlace, worker_place
+from tfrec.distribute.cluster import worker_place
 
 _WORD = 8  # bytes per int64
 
@@ -35,7 +35,7 @@ class Collectives:
 
     def __init__(self, strategy=None):
         self.strategy = strategy
-        self.place = worker_place(strategy) if strategy is not None else WorkerPlace()
+        self.place = worker_place(strategy)
         #: What the combines cost this worker so far: bytes received and seconds spent.
         self.bytes_received = 0
         self.seconds = 0.0
@@ -58,32 +58,25 @@ class Collectives:
 
         return self.strategy.experimental_distribute_values_from_function(value)
 
-    def _local(self, result) -> np.ndarray:
-        array = self.strategy.experimental_local_results(result)[0].numpy()
-        self.bytes_received += array.nbytes
-        return array
-
     def _all_reduce(self, array: np.ndarray) -> np.ndarray:
         from tfrec._keras import tf
 
-        def reduce(value):
-            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
-
-        start = time.perf_counter()
-        result = self._local(self.strategy.run(reduce, args=(self._per_replica(array),)))
-        self.seconds += time.perf_counter() - start
-        return result
+        return self._run(lambda context, value: context.all_reduce(tf.distribute.ReduceOp.SUM, value), array)
 
     def _all_gather(self, array: np.ndarray) -> np.ndarray:
+        return self._run(lambda context, value: context.all_gather(value, axis=0), array)
+
+    def _run(self, collective, array: np.ndarray) -> np.ndarray:
+        """``collective(replica_context, value)`` on every replica (``_per_replica``
+        values), this worker's result as numpy; counted in ``seconds`` and ``bytes_received``."""
         from tfrec._keras import tf
 
-        def gather(value):
-            return tf.distribute.get_replica_context().all_gather(value, axis=0)
-
         start = time.perf_counter()
-        result = self._local(self.strategy.run(gather, args=(self._per_replica(array),)))
+        result = self.strategy.run(lambda value: collective(tf.distribute.get_replica_context(), value), args=(self._per_replica(array),))
+        local = self.strategy.experimental_local_results(result)[0].numpy()
         self.seconds += time.perf_counter() - start
-        return result
+        self.bytes_received += local.nbytes
+        return local
 
     # --------------------------------------------------------------- combines
     def sum(self, array: np.ndarray) -> np.ndarray:

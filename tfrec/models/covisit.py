@@ -187,7 +187,7 @@ class CoVisitation(SimilarItems, Recommender):
 
     def finalize_state(self) -> None:
         if self._events is not None:  # not combined (a caller of the adapt hooks without combine_state)
-            self.combine_state(Collectives())
+            self.combine_state(Collectives())  # one worker: every combine is the identity
         if self._pairs is not None:
             row, col, weight, n_sessions = self._pairs
             object.__setattr__(self, "_pairs", None)

@@ -83,7 +83,6 @@ from tfrec.models.specs import SPECS
 # The scoring code has no tensor-dependent Python control flow: skip AutoGraph's
 # conversion, which otherwise dominates the time to trace the serving functions.
 _no_autograph = tf.autograph.experimental.do_not_convert
-_ONE_WORKER = Collectives()
 
 
 class _Accumulator:
@@ -166,7 +165,7 @@ class _NeighbourModel(Recommender):
 
     def finalize_state(self) -> None:
         if self._accumulator.ratings is None:  # not combined (a caller of the adapt hooks without combine_state)
-            self.combine_state(_ONE_WORKER)
+            self.combine_state(Collectives())  # one worker: every combine is the identity
         user_idx, item_idx, rating = self._accumulator.ratings
         self._accumulator.ratings = None
         n_users, n_items = self.users.size, self.items.size  # slot 0 included

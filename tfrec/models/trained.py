@@ -18,7 +18,7 @@ import pandas as pd
 
 from tfrec._keras import keras, tf
 from tfrec.data.pipelines import epoch_batches, ordered_batches, split_validation
-from tfrec.distribute.cluster import WorkerPlace, worker_place
+from tfrec.distribute.cluster import worker_place
 from tfrec.distribute.replicas import replicas_in_sync
 from tfrec.models.base import Recommender
 from tfrec.models.callbacks import ResumableCheckpoint
@@ -246,7 +246,7 @@ class TrainedRecommender(Recommender):
         checkpoint = None
         if checkpoint_dir is not None:
             folder = Path(checkpoint_dir) / phase
-            place = worker_place(strategy) if strategy is not None else WorkerPlace()
+            place = worker_place(strategy)
             writes_to = folder if place.is_chief else folder / f".worker-{place.index}"  # others save aside, resume from the chief's
             checkpoint = ResumableCheckpoint(writes_to, early_stopping, self.fingerprint(train_columns, phase), read_directory=folder)
         initial_epoch = checkpoint.restore(network) if checkpoint else 0
